@@ -1,0 +1,126 @@
+"""File bodies: opening a variant safely and handing its bytes to the server.
+
+This and :mod:`staticwrap.middleware` are the only modules that do I/O per
+request. Every file opened here is closed on every path: by the server through
+``close()`` on the returned iterable (PEP 3333), including when the client goes
+away, or here when something fails before the iterable exists.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from collections.abc import Iterable, Iterator
+from typing import BinaryIO
+
+from .asset import FileFacts
+from .ranges import ByteRange
+
+BLOCK_SIZE = 64 * 1024
+
+# file_wrapper implementations known to send no more than the Content-Length
+# the application set, so that they can be given the real file, seeked to the
+# start of a range, and use sendfile(2) with an offset and a count. Gunicorn's
+# Response.sendfile() sends exactly response_length bytes from the file's
+# current offset, and Response.write() truncates to it on the non-sendfile path.
+_LENGTH_RESPECTING_WRAPPERS = ("gunicorn.",)
+
+
+def open_checked(facts: FileFacts) -> BinaryIO | None:
+    """Open a file of the index, or ``None`` if it vanished or is no longer the file indexed.
+
+    The check is made on the open descriptor (fstat), so the file read is the
+    one checked: a file replaced or changed after startup can never be sent
+    with the size, ETag or bytes of the old one.
+    """
+    try:
+        file = open(facts.path, "rb")  # noqa: SIM115 - the response iterable owns and closes it
+    except OSError:
+        return None
+    try:
+        st = os.fstat(file.fileno())
+    except OSError:  # pragma: no cover - fstat on a descriptor just opened does not fail on Linux
+        file.close()
+        return None
+    if (st.st_size, st.st_mtime_ns, st.st_ino) != (facts.size, facts.mtime_ns, facts.inode):
+        file.close()
+        return None
+    return file
+
+
+def file_body(file: BinaryIO, segments: tuple[ByteRange | bytes, ...], size: int, wrapper: object) -> Iterable[bytes]:
+    """An iterable of the response body made of ``segments`` of ``file``.
+
+    A single range goes through the server's ``wsgi.file_wrapper`` when there
+    is one: as the real file seeked to the range start when the server cannot
+    overrun (the range reaches the end of the file, or the server honours
+    Content-Length, as Gunicorn does, which then uses sendfile), otherwise as a
+    reader bounded to the range. Multipart bodies, and servers without a
+    file_wrapper, get a chunked iterator.
+    """
+    first = segments[0]
+    if len(segments) == 1 and isinstance(first, ByteRange) and callable(wrapper):
+        file.seek(first.start)
+        if first.stop == size or getattr(wrapper, "__module__", "").startswith(_LENGTH_RESPECTING_WRAPPERS):
+            body: Iterable[bytes] = wrapper(file, BLOCK_SIZE)
+        else:
+            body = wrapper(BoundedReader(file, first.length), BLOCK_SIZE)
+        return body
+    return FileIterator(file, segments)
+
+
+class BoundedReader(io.RawIOBase):
+    """A read-only view of ``length`` bytes from a file's current position.
+
+    It has no ``fileno()`` on purpose: a server that sendfile()s a descriptor
+    to its end would send past the range.
+    """
+
+    def __init__(self, file: BinaryIO, length: int) -> None:
+        super().__init__()
+        self._file = file
+        self._remaining = length
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: memoryview | bytearray) -> int:  # type: ignore[override]
+        if self._remaining <= 0:
+            return 0
+        view = memoryview(buffer)[: self._remaining]
+        count = self._file.readinto(view)  # type: ignore[attr-defined]
+        self._remaining -= count
+        return int(count)
+
+    def close(self) -> None:
+        self._file.close()
+        super().close()
+
+
+class FileIterator:
+    """Iterate ``segments``: byte ranges read from ``file`` and literal bytes between them."""
+
+    def __init__(self, file: BinaryIO, segments: tuple[ByteRange | bytes, ...]) -> None:
+        self._file = file
+        self._segments = segments
+
+    def __iter__(self) -> Iterator[bytes]:
+        file = self._file
+        for segment in self._segments:
+            if isinstance(segment, bytes):
+                yield segment
+                continue
+            file.seek(segment.start)
+            remaining = segment.length
+            while remaining > 0:
+                chunk = file.read(min(BLOCK_SIZE, remaining))
+                if not chunk:
+                    # The file shrank after the fstat check: stop rather than
+                    # pad; the server sees a body shorter than Content-Length
+                    # and closes the connection, which the client detects.
+                    return
+                remaining -= len(chunk)
+                yield chunk
+
+    def close(self) -> None:
+        self._file.close()

@@ -1,0 +1,121 @@
+"""The ``staticwrap`` command: ``serve`` a directory, ``inspect`` what the index holds."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import warnings
+from collections.abc import Sequence
+from typing import Any, TextIO
+
+from . import __version__
+from .asset import Asset
+from .errors import StaticwrapError
+from .middleware import StaticWrap
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit status (0 on success, 2 on bad input)."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        result: int = args.run(args)
+    except StaticwrapError as error:
+        print(f"staticwrap: error: {error}", file=sys.stderr)
+        return 2
+    return result
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="staticwrap", description="Serve and inspect static files.")
+    parser.add_argument("--version", action="version", version=f"staticwrap {__version__}")
+    commands = parser.add_subparsers(title="commands", required=True, metavar="COMMAND")
+
+    serve = commands.add_parser("serve", help="serve a directory over HTTP (development and demos)")
+    _add_index_options(serve)
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")
+    serve.add_argument(
+        "--port", type=int, default=8000, help="port to listen on, 0 for any free one (default: %(default)s)"
+    )
+    serve.add_argument("--autorefresh", action="store_true", help="see files added or changed after startup")
+    serve.set_defaults(run=_serve)
+
+    inspect = commands.add_parser("inspect", help="list what the index holds and the headers each file gets")
+    _add_index_options(inspect)
+    inspect.add_argument("urls", nargs="*", metavar="URL", help="show the full response headers of these URLs")
+    inspect.set_defaults(run=_inspect)
+    return parser
+
+
+def _add_index_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("directory", help="the directory to serve")
+    parser.add_argument("--prefix", default="/", help="URL prefix of the directory (default: %(default)s)")
+    parser.add_argument("--max-age", type=int, default=60, help="max-age of files without a content hash")
+    parser.add_argument("--index-file", default="index.html", help="file served for a directory URL ('' for none)")
+    parser.add_argument("--cors", metavar="ORIGIN", action="append", help="allow this origin ('*' for any)")
+    parser.add_argument("--allow-hidden", action="store_true", help="serve dotfiles and dot-directories")
+    parser.add_argument("--follow-symlinks", action="store_true", help="serve symlinks that leave the directory")
+
+
+def _build(args: argparse.Namespace, **extra: Any) -> StaticWrap:
+    cors: str | list[str] | None = args.cors
+    if cors is not None and "*" in cors:
+        cors = "*"
+    return StaticWrap(
+        None,
+        args.directory,
+        prefix=args.prefix,
+        max_age=args.max_age,
+        index_file=args.index_file or None,
+        cors=cors,
+        allow_hidden=args.allow_hidden,
+        follow_symlinks=args.follow_symlinks,
+        **extra,
+    )
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from werkzeug.serving import make_server
+
+    # Show skipped files once at startup, not as errors.
+    warnings.simplefilter("default")
+    app = _build(args, autorefresh=args.autorefresh)
+    server = make_server(args.host, args.port, app, threaded=True)
+    host = f"[{args.host}]" if ":" in args.host else args.host
+    print(
+        f"staticwrap {__version__}: serving {args.directory} at http://{host}:{server.server_port}{app.index.roots[0].prefix}"
+    )
+    print("Press Ctrl-C to stop.", flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+    return 0
+
+
+def _inspect(args: argparse.Namespace, out: TextIO | None = None) -> int:
+    out = out or sys.stdout
+    app = _build(args)
+    if not args.urls:
+        for url, entry in sorted(app.files.items()):
+            if isinstance(entry, Asset):
+                codings = ",".join(entry.codings) or "-"
+                cache = "immutable" if entry.immutable else "short"
+                print(f"{url}\t{entry.identity.size}\t{entry.content_type}\t{codings}\t{cache}", file=out)
+            else:
+                print(f"{url}\t->\t{entry.url}", file=out)
+        return 0
+    status = 0
+    for url in args.urls:
+        found = app.files.get(url)
+        if not isinstance(found, Asset):
+            print(f"{url}: not a file in the index", file=sys.stderr)
+            status = 1
+            continue
+        for variant in (found.identity, *found.coded.values()):
+            print(f"{url} ({variant.coding})", file=out)
+            for name, value in variant.ok_headers:
+                print(f"  {name}: {value}", file=out)
+    return status

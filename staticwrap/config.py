@@ -1,0 +1,180 @@
+"""The options of :class:`~staticwrap.StaticWrap`, checked once into one frozen record."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass
+
+from werkzeug.datastructures import Headers
+
+from .errors import ConfigurationError
+
+#: ``Cache-Control`` max-age for content-hashed files: one year, the longest
+#: value RFC 9111 §5.2.2.1 tells caches to expect (2**31 is the ceiling).
+ONE_YEAR = 365 * 24 * 60 * 60
+
+# The default test for a content-hashed name: a hex hash of 8 or more
+# characters between two dots in the file name (app.3f2a1b9c.js,
+# app.3f2a1b9c0d4e.min.js). It must contain a letter and a digit: a run of
+# digits alone is a date or a version (report.20260101.pdf), and caching such
+# a file for a year is the one mistake this test must not make. A real hash is
+# missed this way with probability (10/16)**8 ≈ 2% at 8 characters, and it
+# then gets the short max-age, which is safe.
+DEFAULT_IMMUTABLE = re.compile(r"\.(?=[0-9a-f]*[a-f])(?=[0-9a-f]*[0-9])[0-9a-f]{8,}\.[^/]+$")
+
+#: Opt-in presets for bundlers that put the hash after a dash.
+#: Vite (Rollup): ``assets/[name]-[hash].[ext]``, 8 base64url characters.
+VITE = re.compile(r"/assets/[^/]+-[A-Za-z0-9_-]{8}\.[A-Za-z0-9]+$")
+#: esbuild: ``[name]-[hash]``, 8 characters of upper-case base32.
+ESBUILD = re.compile(r"-[A-Z2-7]{8}\.[A-Za-z0-9]+$")
+
+ImmutableTest = Callable[[str], bool]
+CorsTest = Callable[[str], bool]
+HeadersHook = Callable[[Headers, str, str], None]
+ImmutableOption = None | bool | str | re.Pattern[str] | ImmutableTest
+CorsOption = None | str | Collection[str] | CorsTest
+
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    """Validated options. Build it with :meth:`from_options`."""
+
+    max_age: int | None
+    #: ``None`` when ``immutable=False``: no file, not even one in a manifest, is immutable.
+    immutable: ImmutableTest | None
+    index_file: str | None
+    charset: str | None
+    mimetypes: Mapping[str, str]
+    cors_any: bool
+    cors_allows: CorsTest | None
+    headers: HeadersHook | None
+    allow_hidden: bool
+    follow_symlinks: bool
+    autorefresh: bool
+    max_ranges: int
+
+    @classmethod
+    def from_options(
+        cls,
+        *,
+        max_age: int | None = 60,
+        immutable: ImmutableOption = None,
+        index_file: str | bool | None = "index.html",
+        charset: str | None = "utf-8",
+        mimetypes: Mapping[str, str] | None = None,
+        cors: CorsOption = None,
+        headers: HeadersHook | None = None,
+        allow_hidden: bool = False,
+        follow_symlinks: bool = False,
+        autorefresh: bool = False,
+        max_ranges: int = 16,
+    ) -> Config:
+        """Check every option and raise :class:`ConfigurationError` naming the first bad one."""
+        if max_age is not None and (isinstance(max_age, bool) or not isinstance(max_age, int) or max_age < 0):
+            raise ConfigurationError(f"max_age={max_age!r}: give a whole number of seconds >= 0, or None")
+        if isinstance(max_ranges, bool) or not isinstance(max_ranges, int) or max_ranges < 1:
+            raise ConfigurationError(f"max_ranges={max_ranges!r}: give a whole number >= 1 (the default is 16)")
+        if charset is not None and not (isinstance(charset, str) and _TOKEN.fullmatch(charset)):
+            raise ConfigurationError(f"charset={charset!r}: give a charset name such as 'utf-8', or None")
+        if headers is not None and not callable(headers):
+            raise ConfigurationError(
+                f"headers={headers!r}: give a function f(headers, path, url) that edits the headers in place"
+            )
+        for name, value in (("allow_hidden", allow_hidden), ("follow_symlinks", follow_symlinks)):
+            if not isinstance(value, bool):
+                raise ConfigurationError(f"{name}={value!r}: give True or False")
+        if not isinstance(autorefresh, bool):
+            raise ConfigurationError(f"autorefresh={autorefresh!r}: give True or False")
+        cors_any, cors_allows = _cors_policy(cors)
+        return cls(
+            max_age=max_age,
+            immutable=_immutable_test(immutable),
+            index_file=_index_file(index_file),
+            charset=charset,
+            mimetypes=_media_type_overrides(mimetypes),
+            cors_any=cors_any,
+            cors_allows=cors_allows,
+            headers=headers,
+            allow_hidden=allow_hidden,
+            follow_symlinks=follow_symlinks,
+            autorefresh=autorefresh,
+            max_ranges=max_ranges,
+        )
+
+    @property
+    def cors(self) -> bool:
+        """Whether any CORS policy is configured."""
+        return self.cors_any or self.cors_allows is not None
+
+
+def _immutable_test(immutable: ImmutableOption) -> ImmutableTest | None:
+    if immutable is None or immutable is True:
+        return _looks_hashed
+    if immutable is False:
+        return None
+    if isinstance(immutable, str):
+        try:
+            immutable = re.compile(immutable)
+        except re.error as error:
+            raise ConfigurationError(f"immutable={immutable!r} is not a valid regular expression: {error}") from None
+    if isinstance(immutable, re.Pattern):
+        pattern = immutable
+        return lambda url: pattern.search(url) is not None
+    if callable(immutable):
+        return immutable
+    raise ConfigurationError(
+        f"immutable={immutable!r}: give a regular expression searched in the URL, a function f(url) -> bool, "
+        "or False to mark no file immutable"
+    )
+
+
+def _looks_hashed(url: str) -> bool:
+    return DEFAULT_IMMUTABLE.search(url) is not None
+
+
+def _index_file(index_file: str | bool | None) -> str | None:
+    if index_file is None or index_file is False:
+        return None
+    if index_file is True:
+        return "index.html"
+    if not isinstance(index_file, str) or not index_file or "/" in index_file or index_file in {".", ".."}:
+        raise ConfigurationError(f"index_file={index_file!r}: give a file name such as 'index.html', or None")
+    return index_file
+
+
+def _media_type_overrides(mimetypes: Mapping[str, str] | None) -> Mapping[str, str]:
+    if mimetypes is None:
+        return {}
+    if not isinstance(mimetypes, Mapping):
+        raise ConfigurationError(f"mimetypes={mimetypes!r}: give a dict such as {{'.avifs': 'image/avif-sequence'}}")
+    checked: dict[str, str] = {}
+    for key, value in mimetypes.items():
+        if not isinstance(key, str) or not key or "/" in key:
+            raise ConfigurationError(f"mimetypes key {key!r}: give an extension ('.ext') or a whole file name")
+        kind, slash, subtype = value.partition("/") if isinstance(value, str) else ("", "", "")
+        if not (slash and _TOKEN.fullmatch(kind) and _TOKEN.fullmatch(subtype.partition(";")[0].strip())):
+            raise ConfigurationError(f"mimetypes[{key!r}]={value!r}: give a media type such as 'text/plain'")
+        checked[key.lower()] = value
+    return checked
+
+
+def _cors_policy(cors: CorsOption) -> tuple[bool, CorsTest | None]:
+    if cors is None:
+        return False, None
+    if cors == "*":
+        return True, None
+    if isinstance(cors, str):
+        cors = [cors]
+    if callable(cors):
+        return False, cors
+    origins = frozenset(cors)
+    for origin in origins:
+        if not isinstance(origin, str) or not re.fullmatch(r"[a-z][a-z0-9+.-]*://[^/\s]+", origin):
+            raise ConfigurationError(
+                f"cors origin {origin!r}: give origins as scheme://host[:port] with no path, "
+                "such as 'https://example.com', or '*' for any origin"
+            )
+    return False, origins.__contains__

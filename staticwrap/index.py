@@ -1,0 +1,332 @@
+"""The index: files found under the roots at startup, keyed by their decoded URL path.
+
+A request path is only ever a key into :attr:`Index.files`; it is never joined
+onto a directory. In autorefresh mode a missing key is looked up on disk by
+matching each path segment against the names a directory listing returns,
+so the same rule holds: only names that exist, and pass the same policy as
+the startup scan, can be served.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import stat
+import threading
+import time
+import warnings
+from collections.abc import Callable, Iterator
+from typing import NamedTuple
+
+from . import codings
+from .asset import Asset, FileFacts, Redirect, build_asset
+from .config import Config
+from .errors import ConfigurationError, StaticwrapWarning
+from .manifest import read_hashed_names
+from .mediatypes import DEFAULT_MEDIA_TYPES, lookup_media_type, sniff_media_type, with_charset
+from .negotiation import IDENTITY, SERVER_ORDER
+
+Entry = Asset | Redirect
+
+# Directories that are public by convention although their name starts with a
+# dot (RFC 8615: /.well-known/ is meant to be published).
+_PUBLIC_DOT_NAMES = frozenset({".well-known"})
+
+
+class Root(NamedTuple):
+    """A directory served at a URL prefix (``"/static/"``; ``"/"`` for the top)."""
+
+    path: str
+    real_path: str
+    prefix: str
+    hashed_names: frozenset[str]
+
+
+class Found(NamedTuple):
+    """A file the policy allows: its path and the result of ``stat`` (following links)."""
+
+    path: str
+    stat: os.stat_result
+
+
+SiblingLookup = Callable[[str], Found | None]
+
+
+def normalize_prefix(prefix: str) -> str:
+    """``"static"``, ``"/static"`` and ``"/static/"`` all mean ``"/static/"``."""
+    if not isinstance(prefix, str) or "\\" in prefix or "\x00" in prefix or "?" in prefix or "#" in prefix:
+        raise ConfigurationError(f"prefix={prefix!r}: give a URL path such as '/static/'")
+    stripped = prefix.strip("/")
+    if any(part in {"", ".", ".."} for part in stripped.split("/")) and stripped:
+        raise ConfigurationError(f"prefix={prefix!r}: a URL prefix cannot contain '//', '.' or '..' segments")
+    return f"/{stripped}/" if stripped else "/"
+
+
+class Index:
+    """The table of served files, and the scan that fills it."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        #: Decoded URL path → :class:`Asset` or :class:`Redirect`.
+        self.files: dict[str, Entry] = {}
+        self.roots: list[Root] = []
+        self._media_types = {**DEFAULT_MEDIA_TYPES, **config.mimetypes}
+        self._lock = threading.Lock()
+        # Autorefresh: the asset last built for each URL, reused while the
+        # files behind it keep their size, mtime and inode.
+        self._built: dict[str, Asset] = {}
+
+    # -- building ---------------------------------------------------------
+
+    def add_root(self, directory: str | os.PathLike[str], prefix: str) -> None:
+        """Scan ``directory`` (unless autorefresh) and serve it at ``prefix``."""
+        path = os.path.abspath(os.fspath(directory))
+        if not os.path.isdir(path):
+            raise ConfigurationError(
+                f"{path} is not a directory (given as {os.fspath(directory)!r}, for prefix {prefix!r}): "
+                "create it, or correct the path passed to StaticWrap/add_files"
+            )
+        root = Root(path, os.path.realpath(path), normalize_prefix(prefix), frozenset(read_hashed_names(path)))
+        self.roots.append(root)
+        if not self.config.autorefresh:
+            for url, entry in self._scan(root, path, root.prefix, ()):
+                # The first root that provides a URL keeps it, as with Django's finders.
+                self.files.setdefault(url, entry)
+
+    def _scan(
+        self, root: Root, directory: str, url_dir: str, ancestors: tuple[tuple[int, int], ...]
+    ) -> Iterator[tuple[str, Entry]]:
+        try:
+            with os.scandir(directory) as listing:
+                names = sorted(entry.name for entry in listing)
+        except OSError as error:
+            _warn(f"cannot list directory {directory} ({error.strerror}); its files are not served")
+            return
+        regular: dict[str, Found] = {}
+        for name in names:
+            found = self._allowed(root, directory, name)
+            if found is None:
+                continue
+            if stat.S_ISDIR(found.stat.st_mode):
+                key = (found.stat.st_dev, found.stat.st_ino)
+                if key in ancestors:
+                    _warn(f"{found.path} leads back to a directory above it (a symlink loop); not followed")
+                    continue
+                yield from self._scan(root, found.path, url_dir + name + "/", (*ancestors, key))
+            elif stat.S_ISREG(found.stat.st_mode):
+                regular[name] = found
+            else:
+                _warn(f"{found.path} is not a regular file (a FIFO, socket or device); not served")
+        siblings_of = {name + suffix for name in regular for _, suffix in codings.SIBLING_SUFFIXES}
+        for name, found in regular.items():
+            if name in siblings_of and _original_name(name) in regular:
+                continue  # a precompressed sibling is served only through its original
+            asset = self._build(root, url_dir + name, found, lambda sibling: regular.get(sibling))
+            if asset is not None:
+                yield from self._keys_for(asset, url_dir, name)
+
+    def _keys_for(self, asset: Asset, url_dir: str, name: str) -> Iterator[tuple[str, Entry]]:
+        yield asset.url, asset
+        if name == self.config.index_file:
+            yield url_dir, asset
+            if url_dir != "/":
+                yield url_dir[:-1], Redirect(url_dir)
+
+    def _allowed(self, root: Root, directory: str, name: str) -> Found | None:
+        """Apply the dotfile, name and symlink policy to one directory entry."""
+        path = os.path.join(directory, name)
+        if name.startswith(".") and not self.config.allow_hidden and name not in _PUBLIC_DOT_NAMES:
+            return None
+        try:
+            name.encode("utf-8")
+        except UnicodeEncodeError:
+            _warn(f"{path!r} has a name that is not valid UTF-8, so no URL can name it; not served")
+            return None
+        try:
+            result = os.stat(path)
+            is_link = os.path.islink(path)
+        except OSError as error:
+            _warn(f"{path} cannot be read ({error.strerror}; a broken or looping symlink?); not served")
+            return None
+        if is_link and not self.config.follow_symlinks:
+            target = os.path.realpath(path)
+            if os.path.commonpath([target, root.real_path]) != root.real_path:
+                _warn(
+                    f"{path} is a symlink to {target}, outside {root.path}; not served "
+                    "(pass follow_symlinks=True to serve links that leave the root)"
+                )
+                return None
+        return Found(path, result)
+
+    def _build(self, root: Root, url: str, found: Found, sibling: SiblingLookup) -> Asset | None:
+        name = os.path.basename(found.path)
+        candidates: dict[str, Found] = {}
+        for coding, suffix in codings.SIBLING_SUFFIXES:
+            candidate = sibling(name + suffix)
+            if coding in candidates or candidate is None or not stat.S_ISREG(candidate.stat.st_mode):
+                continue
+            if candidate.stat.st_size < found.stat.st_size:  # else sending it saves nothing
+                candidates[coding] = candidate
+        cached = self._built.get(url)
+        if cached is not None and _unchanged(cached, found, candidates):
+            return cached
+        try:
+            digest = codings.hash_file(found.path)
+        except OSError as error:
+            _warn(f"{found.path} cannot be read ({error.strerror}); not served")
+            return None
+        facts = {IDENTITY: _facts(found, digest)}
+        for coding in SERVER_ORDER:
+            if coding not in candidates:
+                continue
+            candidate = candidates[coding]
+            check = codings.check_sibling(candidate.path, coding, digest, found.stat.st_size)
+            if check.digest is None:
+                _warn(f"{candidate.path} is not served as the {coding} coding of {found.path}: {check.problem}")
+                continue
+            facts[coding] = _facts(candidate, check.digest)
+        test = self.config.immutable
+        asset = build_asset(
+            url,
+            facts,
+            content_type=self._content_type(name, digest.head),
+            last_modified=_last_modified(found.stat),
+            immutable=test is not None and (url[len(root.prefix) :] in root.hashed_names or test(url)),
+            config=self.config,
+        )
+        if self.config.autorefresh:
+            self._built[url] = asset
+        return asset
+
+    def _content_type(self, name: str, head: bytes) -> str:
+        media_type = lookup_media_type(name, self._media_types)
+        if media_type is not None:
+            return with_charset(media_type, self.config.charset)
+        media_type = sniff_media_type(head, name)
+        if media_type.startswith("text/"):
+            # libmagic names the type, not the encoding: only claim the
+            # configured charset for text that is valid UTF-8 (or ASCII).
+            try:
+                head.decode("utf-8")
+            except UnicodeDecodeError as error:
+                if error.start < len(head) - 3:  # not merely a character cut at the end of head
+                    return media_type
+            return with_charset(media_type, self.config.charset)
+        return media_type
+
+    # -- lookups ----------------------------------------------------------
+
+    def lookup(self, url: str) -> Entry | None:
+        """The entry for a decoded URL path, or ``None`` to pass the request on."""
+        if self.config.autorefresh:
+            return self._lookup_on_disk(url)
+        return self.files.get(url)
+
+    def refresh(self, asset: Asset) -> Entry | None:
+        """Re-read an asset whose file changed on disk since it was indexed.
+
+        Called when a file opened for a response does not match the index. The
+        new entry replaces the old under every key; a vanished file is removed.
+        """
+        with self._lock:
+            for root in self.roots:
+                if asset.url.startswith(root.prefix):
+                    entry = self._lookup_on_disk(asset.url, only=root)
+                    keys = [key for key, value in self.files.items() if value is asset]
+                    for key in keys:
+                        if entry is None:
+                            self.files.pop(key, None)
+                        else:
+                            self.files[key] = entry
+                    return entry
+        return None  # pragma: no cover - an asset always comes from one of the roots
+
+    def _lookup_on_disk(self, url: str, only: Root | None = None) -> Entry | None:
+        for root in self.roots if only is None else [only]:
+            index_file = self.config.index_file
+            if url + "/" == root.prefix and index_file is not None and self._listed(root, root.path, index_file):
+                return Redirect(root.prefix)
+            if not url.startswith(root.prefix):
+                continue
+            entry = self._resolve(root, url[len(root.prefix) :].split("/"), root.prefix)
+            if entry is not None:
+                return entry
+        return None
+
+    def _resolve(self, root: Root, segments: list[str], url_dir: str) -> Entry | None:
+        """Walk ``segments`` down from the root, each one a name found in a listing."""
+        directory = root.path
+        for position, segment in enumerate(segments):
+            last = position == len(segments) - 1
+            if last and segment == "":
+                # A URL ending in "/": the directory's index file, if any.
+                if self.config.index_file is None:
+                    return None
+                segment = self.config.index_file
+            found = self._listed(root, directory, segment)
+            if found is None:
+                return None
+            if stat.S_ISDIR(found.stat.st_mode):
+                if last:
+                    has_index = self.config.index_file is not None and self._listed(
+                        root, found.path, self.config.index_file
+                    )
+                    return Redirect(url_dir + segment + "/") if has_index else None
+                directory, url_dir = found.path, url_dir + segment + "/"
+                continue
+            if not last or not stat.S_ISREG(found.stat.st_mode):
+                return None
+            if segment != _original_name(segment) and _original_name(segment) in _listing(directory):
+                return None  # a precompressed sibling is never served on its own URL
+            return self._build(root, url_dir + segment, found, functools.partial(self._listed, root, directory))
+        return None
+
+    def _listed(self, root: Root, directory: str, name: str) -> Found | None:
+        # The name must be one the directory really lists: "..", "." or "" never are.
+        if not name or name not in _listing(directory):
+            return None
+        return self._allowed(root, directory, name)
+
+
+def _listing(directory: str) -> frozenset[str]:
+    try:
+        return frozenset(os.listdir(directory))
+    except OSError:
+        return frozenset()
+
+
+def _original_name(name: str) -> str:
+    for _, suffix in codings.SIBLING_SUFFIXES:
+        if name.endswith(suffix):
+            return name[: -len(suffix)]
+    return name
+
+
+def _unchanged(asset: Asset, found: Found, candidates: dict[str, Found]) -> bool:
+    if set(asset.coded) != set(candidates) or not _same_file(asset.identity.file, found.stat):
+        return False
+    return all(_same_file(variant.file, candidates[coding].stat) for coding, variant in asset.coded.items())
+
+
+def _same_file(facts: FileFacts, st: os.stat_result) -> bool:
+    """Whether a stat result still describes the file that was indexed."""
+    return (facts.size, facts.mtime_ns, facts.inode) == (st.st_size, st.st_mtime_ns, st.st_ino)
+
+
+def _facts(found: Found, digest: codings.Digest) -> FileFacts:
+    st = found.stat
+    return FileFacts(found.path, st.st_size, st.st_mtime_ns, st.st_ino, digest.tag)
+
+
+def _last_modified(st: os.stat_result) -> int | None:
+    # §8.8.2.1: never later than the Date of the response: clamp a future
+    # mtime to now. An mtime of 0 is a placeholder (reproducible builds,
+    # some archives), not a date; send no Last-Modified for it.
+    mtime = int(st.st_mtime)
+    if mtime <= 0:
+        return None
+    return min(mtime, int(time.time()))
+
+
+def _warn(message: str) -> None:
+    warnings.warn(f"staticwrap: {message}", StaticwrapWarning, stacklevel=3)

@@ -1,0 +1,151 @@
+"""The WSGI middleware: look the path up in the index, answer from it, or pass the request on."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
+
+from .asset import Asset, Redirect
+from .body import file_body, open_checked
+from .config import Config
+from .index import Entry, Index
+from .responder import Request, method_not_allowed, respond
+
+if TYPE_CHECKING:
+    from ._types import StartResponse, WSGIApplication, WSGIEnvironment
+
+# Characters left as they are in a Location or query: RFC 3986 unreserved,
+# sub-delims, ":" "@" "/" "?" and "%" (already escaped octets stay escaped).
+_SAFE_IN_URL = "/?:@!$&'()*+,;=%-._~"
+
+
+class StaticWrap:
+    """Serve static files in front of a WSGI application.
+
+    Requests whose decoded path is in the index are answered from it; every
+    other request reaches ``application`` untouched::
+
+        application = StaticWrap(application, "static/", prefix="/static/")
+        application.add_files("public/", prefix="/")
+
+    :param application: the WSGI application to wrap, or ``None`` to answer
+        every other path with a plain 404 (a static-only server).
+    :param root: a directory to serve at once, as with :meth:`add_files`.
+    :param prefix: the URL prefix of ``root``.
+    :param options: the keyword-only options of
+        :meth:`staticwrap.config.Config.from_options`, checked at once.
+    :raises ConfigurationError: for a bad option or a root that is not a directory.
+    """
+
+    def __init__(
+        self,
+        application: WSGIApplication | None,
+        root: str | os.PathLike[str] | None = None,
+        prefix: str = "/",
+        **options: Any,
+    ) -> None:
+        self.application = application if application is not None else not_found
+        self.config = Config.from_options(**options)
+        self.index = Index(self.config)
+        if root is not None:
+            self.add_files(root, prefix)
+
+    def add_files(self, root: str | os.PathLike[str], prefix: str = "/") -> None:
+        """Serve the files under ``root`` at the URL ``prefix``.
+
+        The directory is scanned now (unless ``autorefresh``); files added to
+        it later are not seen. When two roots provide the same URL, the one
+        added first is served.
+        """
+        self.index.add_root(root, prefix)
+
+    @property
+    def files(self) -> Mapping[str, Entry]:
+        """The index: decoded URL path → :class:`~staticwrap.asset.Asset` or redirect."""
+        return self.index.files
+
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        # PEP 3333: PATH_INFO holds the path's bytes decoded as latin-1. The
+        # index is keyed by the UTF-8 text of the path; a path that is not
+        # UTF-8 cannot name an indexed file.
+        try:
+            url = environ.get("PATH_INFO", "").encode("latin-1").decode("utf-8")
+        except UnicodeError:
+            return self.application(environ, start_response)
+        entry = self.index.lookup(url)
+        if entry is None:
+            return self.application(environ, start_response)
+        if isinstance(entry, Redirect):
+            return self._redirect(entry, environ, start_response)
+        return self._serve(entry, environ, start_response)
+
+    def _serve(self, asset: Asset, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        request = _request(environ)
+        # Two tries: a file found changed on open is re-indexed, and the
+        # request is answered again from the new entry (rule 35).
+        for _attempt in range(2):
+            plan = respond(asset, request, self.config)
+            if plan.variant is None:
+                start_response(plan.status, plan.headers)
+                return []
+            file = open_checked(plan.variant.file)
+            if file is not None:
+                start_response(plan.status, plan.headers)
+                if request.method == "HEAD":
+                    file.close()
+                    return []
+                return file_body(file, plan.segments, plan.variant.size, environ.get("wsgi.file_wrapper"))
+            refreshed = self.index.refresh(asset)
+            if not isinstance(refreshed, Asset):
+                break
+            asset = refreshed
+        # Vanished, or changing faster than it can be read: not a file to serve now.
+        return self.application(environ, start_response)
+
+    def _redirect(self, entry: Redirect, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        method = environ.get("REQUEST_METHOD", "GET")
+        if method != "GET" and method != "HEAD":
+            plan = method_not_allowed()
+            start_response(plan.status, plan.headers)
+            return []
+        # A relative reference (§10.2.2): "dir/" resolves against the request
+        # URL wherever the application is mounted or proxied.
+        location = quote(entry.url.rstrip("/").rpartition("/")[2] + "/", safe=_SAFE_IN_URL)
+        if entry.url == "/":
+            location = "/"
+        query = environ.get("QUERY_STRING", "")
+        if query:
+            location += "?" + quote(query.encode("latin-1"), safe=_SAFE_IN_URL)
+        headers = [("Location", location), ("Content-Length", "0")]
+        if self.config.max_age is not None:
+            headers.append(("Cache-Control", f"public, max-age={self.config.max_age}"))
+        start_response("302 Found", headers)
+        return []
+
+
+def _request(environ: WSGIEnvironment) -> Request:
+    get = environ.get
+    return Request(
+        method=get("REQUEST_METHOD", "GET"),
+        accept_encoding=get("HTTP_ACCEPT_ENCODING"),
+        if_match=get("HTTP_IF_MATCH"),
+        if_none_match=get("HTTP_IF_NONE_MATCH"),
+        if_modified_since=get("HTTP_IF_MODIFIED_SINCE"),
+        if_unmodified_since=get("HTTP_IF_UNMODIFIED_SINCE"),
+        range=get("HTTP_RANGE"),
+        if_range=get("HTTP_IF_RANGE"),
+        origin=get("HTTP_ORIGIN"),
+        preflight_method=get("HTTP_ACCESS_CONTROL_REQUEST_METHOD"),
+    )
+
+
+def not_found(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+    """The application of a static-only StaticWrap: 404 for every path not in the index."""
+    body = b"Not Found\n"
+    start_response(
+        "404 Not Found",
+        [("Content-Type", "text/plain; charset=utf-8"), ("Content-Length", str(len(body)))],
+    )
+    return [body]

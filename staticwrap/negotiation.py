@@ -1,0 +1,83 @@
+"""Accept-Encoding negotiation (RFC 9110 §12.5.3). Pure functions, no I/O."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+IDENTITY = "identity"
+
+#: Codings staticwrap serves from precompressed files, in the server's order of
+#: preference for ties (§12.5.3 leaves ties to the server): brotli and zstd
+#: compress web assets better than gzip.
+SERVER_ORDER = ("br", "zstd", "gzip")
+
+# §12.5.3: "x-gzip" is an alias of "gzip" (§8.4.1.3).
+_ALIASES = {"x-gzip": "gzip"}
+
+# weight = OWS ";" OWS "q=" qvalue
+# qvalue = ( "0" [ "." 0*3DIGIT ] ) / ( "1" [ "." 0*3("0") ] )
+_QVALUE = re.compile(r"0(?:\.[0-9]{0,3})?|1(?:\.0{0,3})?")
+# token = 1*tchar
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_OWS = " \t"
+
+# An identity coding that the field neither names nor covers with "*" is still
+# acceptable (§12.5.3) but ranks below every coding the client asked for.
+_IMPLICIT_IDENTITY = 0.0001
+
+
+def parse_accept_encoding(value: str) -> dict[str, float]:
+    """Map each coding named in an Accept-Encoding field to its qvalue.
+
+    Codings are lower-cased (they are case-insensitive, §8.4.1), ``x-gzip``
+    counts as ``gzip``, and a malformed element or qvalue drops that element
+    only. When a coding appears twice the first one counts.
+    """
+    weights: dict[str, float] = {}
+    for element in value.split(","):
+        coding, _, params = element.partition(";")
+        coding = coding.strip(_OWS).lower()
+        if not _TOKEN.fullmatch(coding):
+            continue
+        quality = 1.0
+        if params:
+            parsed = _parse_weight(params)
+            if parsed is None:
+                continue
+            quality = parsed
+        weights.setdefault(_ALIASES.get(coding, coding), quality)
+    return weights
+
+
+def _parse_weight(params: str) -> float | None:
+    for param in params.split(";"):
+        name, equals, raw = param.strip(_OWS).partition("=")
+        if equals and name.lower() == "q":
+            return float(raw) if _QVALUE.fullmatch(raw) else None
+    # Parameters other than q carry no meaning for a content coding.
+    return 1.0
+
+
+def choose_coding(accept_encoding: str | None, available: Sequence[str]) -> str:
+    """Pick the coding to send: one of ``available`` (in :data:`SERVER_ORDER`) or identity.
+
+    The highest qvalue wins; ties go to the order of ``available`` then
+    identity. A missing field means identity: a client that sends no
+    Accept-Encoding (curl, scripts, old proxies) is not guessed at. An empty
+    field means identity only (§12.5.3). When nothing is acceptable, not even
+    identity (``identity;q=0`` or ``*;q=0``), identity is sent anyway rather
+    than a 406, as §12.5.3 permits.
+    """
+    if not accept_encoding or not available:
+        return IDENTITY
+    weights = parse_accept_encoding(accept_encoding)
+    wildcard = weights.get("*")
+    best, best_quality = IDENTITY, weights.get(IDENTITY, _IMPLICIT_IDENTITY if wildcard is None else wildcard)
+    for coding in reversed(available):
+        quality = weights.get(coding, wildcard or 0.0)
+        # ">=" while walking the server order backwards makes ties go to the
+        # earlier (preferred) coding, and any coding beat identity on a tie.
+        if quality > 0 and quality >= best_quality:
+            best, best_quality = coding, quality
+    return best
