@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import io
 import os
+import sys
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -58,3 +60,72 @@ def make_client(environ_mode: dict[str, Any]) -> Callable[..., TestApp]:
 
 def now() -> int:
     return int(time.time())
+
+
+class Result:
+    """A response from calling a WSGI application directly (no client-side decoding)."""
+
+    def __init__(self, status: str, headers: list[tuple[str, str]], body: bytes) -> None:
+        self.status = status
+        self.code = int(status.split(" ", 1)[0])
+        self.headers = headers
+        self.body = body
+
+    def header(self, name: str) -> str | None:
+        """The value of a header that must appear at most once."""
+        values = [value for key, value in self.headers if key.lower() == name.lower()]
+        assert len(values) <= 1, f"{name} sent {len(values)} times: {values}"
+        return values[0] if values else None
+
+    def names(self) -> set[str]:
+        return {key.lower() for key, _ in self.headers}
+
+
+def call(
+    app: Callable[..., Iterable[bytes]],
+    path: str,
+    headers: dict[str, str] | None = None,
+    *,
+    method: str = "GET",
+    environ: dict[str, Any] | None = None,
+) -> Result:
+    """Call a WSGI application the way a server does, through WebTest's WSGI lint checks.
+
+    ``path`` goes into PATH_INFO as given: pass it already percent-decoded, as
+    servers do, or raw to test servers that do not decode.
+    """
+    from webtest.lint import middleware as lint
+
+    env: dict[str, Any] = {
+        "REQUEST_METHOD": method,
+        "SCRIPT_NAME": "",
+        "PATH_INFO": path,
+        "QUERY_STRING": "",
+        "SERVER_NAME": "127.0.0.1",
+        "SERVER_PORT": "80",
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "wsgi.version": (1, 0),
+        "wsgi.url_scheme": "http",
+        "wsgi.input": io.BytesIO(b""),
+        "wsgi.errors": sys.stderr,
+        "wsgi.multithread": False,
+        "wsgi.multiprocess": False,
+        "wsgi.run_once": False,
+    }
+    for name, value in (headers or {}).items():
+        env["HTTP_" + name.upper().replace("-", "_")] = value
+    env.update(environ or {})
+    captured: list[Any] = []
+
+    def start_response(status: str, response_headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+        captured[:] = [status, list(response_headers)]
+        return lambda data: None
+
+    iterable = lint(app)(env, start_response)
+    try:
+        body = b"".join(iterable)
+    finally:
+        close = getattr(iterable, "close", None)
+        if close is not None:
+            close()
+    return Result(captured[0], captured[1], body)

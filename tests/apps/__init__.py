@@ -1,0 +1,1 @@
+"""WSGI applications that test servers import by module path."""
