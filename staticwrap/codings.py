@@ -11,7 +11,7 @@ import base64
 import hashlib
 import zlib
 from collections.abc import Callable
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import brotli
 
@@ -77,8 +77,6 @@ def check_sibling(path: str, coding: str, original: Digest, original_size: int) 
         decode, finish = decoder_factory()
         with open(path, "rb") as file:
             head = file.read(SNIFF_SIZE)
-            if coding == "zstd" and (problem := _zstd_frame_problem(head)):
-                return SiblingCheck(None, problem)
             chunk = head
             while chunk:
                 raw.update(chunk)
@@ -133,15 +131,33 @@ except ImportError:  # pragma: no cover - the zstd extra is installed in the tes
     pass
 else:
 
-    def _zstd_decoder() -> tuple[Decoder, Callable[[], bytes]]:
-        decompressor = zstandard.ZstdDecompressor().decompressobj()
+    class _ZstdFrames:
+        """Decode a zstd stream of one or more frames (RFC 8878 §3.1), checking each frame header."""
 
-        def finish() -> bytes:
-            if not decompressor.eof:
-                raise ValueError("truncated zstd stream")
+        def __init__(self) -> None:
+            self._frame: Any = None  # the decompressor of the frame being read, if one has begun
+
+        def decode(self, data: bytes) -> bytes:
+            output = []
+            while data:
+                if self._frame is None:
+                    if problem := _zstd_frame_problem(data):
+                        raise ValueError(problem)
+                    self._frame = zstandard.ZstdDecompressor().decompressobj()
+                output.append(self._frame.decompress(data))
+                data = b""
+                if self._frame.eof:
+                    data, self._frame = self._frame.unused_data, None
+            return b"".join(output)
+
+        def finish(self) -> bytes:
+            if self._frame is not None:
+                raise ValueError("truncated zstd frame")
             return b""
 
-        return decompressor.decompress, finish
+    def _zstd_decoder() -> tuple[Decoder, Callable[[], bytes]]:
+        frames = _ZstdFrames()
+        return frames.decode, frames.finish
 
     _DECODERS["zstd"] = _zstd_decoder
 

@@ -170,6 +170,11 @@ def _cors_policy(cors: CorsOption) -> tuple[bool, CorsTest | None]:
         cors = [cors]
     if callable(cors):
         return False, cors
+    if not isinstance(cors, Collection):
+        raise ConfigurationError(
+            f"cors={cors!r}: give '*', a list of origins such as ['https://example.com'], "
+            "or a function f(origin) -> bool"
+        )
     origins = frozenset(cors)
     for origin in origins:
         if not isinstance(origin, str) or not re.fullmatch(r"[a-z][a-z0-9+.-]*://[^/\s]+", origin):

@@ -60,22 +60,20 @@ def parse_http_date(value: str | None, *, now: float | None = None) -> int | Non
         return _timestamp(int(year), month, int(day), hour, minute, second)
     if match := _RFC850_DATE.fullmatch(value):
         day, month, short_year, hour, minute, second = match.groups()
-        year = _expand_two_digit_year(int(short_year), now)
+        current = time.gmtime(time.time() if now is None else now)
+        year = current.tm_year - current.tm_year % 100 + int(short_year)
+        # §5.6.7: a date that would be more than 50 years in the future means
+        # the most recent past year with the same last two digits. Compared
+        # as dates, not years: 31 Dec 2075 is more than 50 years after 1 Jan 2025.
+        moment = (year, _MONTH_NUMBER[month], int(day), int(hour), int(minute), int(second))
+        fifty_years_on = (current.tm_year + 50, *current[1:6])
+        if moment > fifty_years_on:
+            year -= 100
         return _timestamp(year, month, int(day), hour, minute, second)
     if match := _ASCTIME_DATE.fullmatch(value):
         month, day, hour, minute, second, year = match.groups()
         return _timestamp(int(year), month, int(day.strip()), hour, minute, second)
     return None
-
-
-def _expand_two_digit_year(short_year: int, now: float | None) -> int:
-    # §5.6.7: a two-digit year that would be more than 50 years in the future
-    # means the most recent past year with the same last two digits.
-    current_year = time.gmtime(time.time() if now is None else now).tm_year
-    year = current_year - current_year % 100 + short_year
-    if year > current_year + 50:
-        year -= 100
-    return year
 
 
 def _timestamp(year: int, month: str, day: int, hour: str, minute: str, second: str) -> int | None:

@@ -57,7 +57,7 @@ def normalize_prefix(prefix: str) -> str:
     if not isinstance(prefix, str) or "\\" in prefix or "\x00" in prefix or "?" in prefix or "#" in prefix:
         raise ConfigurationError(f"prefix={prefix!r}: give a URL path such as '/static/'")
     stripped = prefix.strip("/")
-    if any(part in {"", ".", ".."} for part in stripped.split("/")) and stripped:
+    if "//" in prefix or (stripped and any(part in {"", ".", ".."} for part in stripped.split("/"))):
         raise ConfigurationError(f"prefix={prefix!r}: a URL prefix cannot contain '//', '.' or '..' segments")
     return f"/{stripped}/" if stripped else "/"
 
@@ -89,7 +89,8 @@ class Index:
         root = Root(path, os.path.realpath(path), normalize_prefix(prefix), frozenset(read_hashed_names(path)))
         self.roots.append(root)
         if not self.config.autorefresh:
-            for url, entry in self._scan(root, path, root.prefix, ()):
+            top = os.stat(path)
+            for url, entry in self._scan(root, path, root.prefix, ((top.st_dev, top.st_ino),)):
                 # The first root that provides a URL keeps it, as with Django's finders.
                 self.files.setdefault(url, entry)
 
@@ -244,7 +245,8 @@ class Index:
     def _lookup_on_disk(self, url: str, only: Root | None = None) -> Entry | None:
         for root in self.roots if only is None else [only]:
             index_file = self.config.index_file
-            if url + "/" == root.prefix and index_file is not None and self._listed(root, root.path, index_file):
+            bare_prefix = url + "/" == root.prefix and root.prefix != "/"
+            if bare_prefix and index_file is not None and self._listed(root, root.path, index_file):
                 return Redirect(root.prefix)
             if not url.startswith(root.prefix):
                 continue

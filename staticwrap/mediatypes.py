@@ -122,6 +122,8 @@ def lookup_media_type(name: str, table: Mapping[str, str]) -> str | None:
 
 def with_charset(media_type: str, charset: str | None) -> str:
     """Add ``; charset=...`` (unquoted, a token) to the types that take one."""
+    if "charset=" in media_type.lower():
+        return media_type  # a type given with its own charset keeps it
     if charset and (media_type.startswith("text/") or media_type in _CHARSET_TYPES):
         return f"{media_type}; charset={charset}"
     return media_type

@@ -51,12 +51,23 @@ def parse_accept_encoding(value: str) -> dict[str, float]:
 
 
 def _parse_weight(params: str) -> float | None:
+    # parameters = *( OWS ";" OWS [ parameter ] ); parameter = name "=" value,
+    # with no white space around "=" (§5.6.6). A malformed parameter makes
+    # the element malformed: it is dropped, never read as q=1.
+    quality = 1.0
     for param in params.split(";"):
-        name, equals, raw = param.strip(_OWS).partition("=")
-        if equals and name.lower() == "q":
-            return float(raw) if _QVALUE.fullmatch(raw) else None
+        param = param.strip(_OWS)
+        if not param:
+            continue
+        name, equals, raw = param.partition("=")
+        if not equals or not _TOKEN.fullmatch(name) or raw.startswith((" ", "\t")):
+            return None
+        if name.lower() == "q":
+            if not _QVALUE.fullmatch(raw):
+                return None
+            quality = float(raw)
     # Parameters other than q carry no meaning for a content coding.
-    return 1.0
+    return quality
 
 
 def choose_coding(accept_encoding: str | None, available: Sequence[str]) -> str:

@@ -61,6 +61,12 @@ def _number(digits: str) -> int:
     return _HUGE if len(digits) > _MAX_DIGITS else int(digits)
 
 
+def _less(left: str, right: str) -> bool:
+    """Compare two numerals of any length without converting them."""
+    left, right = left.lstrip("0"), right.lstrip("0")
+    return (len(left), left) < (len(right), right)
+
+
 def parse_range_header(value: str, *, max_ranges: int) -> list[RangeSpec] | None:
     """Parse a ``Range`` field into its byte range-specs (§14.1.1, §14.2).
 
@@ -69,9 +75,10 @@ def parse_range_header(value: str, *, max_ranges: int) -> list[RangeSpec] | None
     ``max_ranges`` range-specs. The work done is bounded by ``max_ranges``
     whatever the length of the field.
     """
-    # ranges-specifier = range-unit "=" range-set: no white space around "=".
+    # ranges-specifier = range-unit "=" range-set: no white space around "="
+    # (the list rule of §5.6.1 allows OWS only next to commas).
     unit, equals, range_set = value.strip(_OWS).partition("=")
-    if not equals or unit.lower() != "bytes":
+    if not equals or unit.lower() != "bytes" or range_set.startswith((" ", "\t")):
         return None
     # Split off at most what can be accepted (allowing for some empty list
     # elements, §5.6.1.2); whatever remains unsplit means too many ranges.
@@ -93,12 +100,10 @@ def parse_range_header(value: str, *, max_ranges: int) -> list[RangeSpec] | None
                 return None
             specs.append(RangeSpec(None, _number(last_digits)))
             continue
-        first = _number(first_digits)
-        last = _number(last_digits) if last_digits else None
         # §14.1.1: an int-range whose last-pos is less than its first-pos is invalid.
-        if last is not None and last < first:
+        if last_digits and _less(last_digits, first_digits):
             return None
-        specs.append(RangeSpec(first, last))
+        specs.append(RangeSpec(_number(first_digits), _number(last_digits) if last_digits else None))
     if not specs or len(specs) > max_ranges:
         return None
     return specs

@@ -14,7 +14,11 @@ from wsgiref.util import FileWrapper
 import pytest
 from webtest import TestApp
 
+import staticwrap
 from staticwrap import StaticWrap
+
+if os.environ.get("STATICWRAP_EXPECT_INSTALLED") and "site-packages" not in (staticwrap.__file__ or ""):
+    raise RuntimeError(f"tox must test the installed package, but staticwrap was imported from {staticwrap.__file__}")
 
 #: The 10-byte file of HTTP.md's examples.
 TEN = b"0123456789"
