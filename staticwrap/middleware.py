@@ -113,8 +113,6 @@ class StaticWrap:
         # A relative reference (§10.2.2): "dir/" resolves against the request
         # URL wherever the application is mounted or proxied.
         location = quote(entry.url.rstrip("/").rpartition("/")[2] + "/", safe=_SAFE_IN_URL)
-        if entry.url == "/":
-            location = "/"
         query = environ.get("QUERY_STRING", "")
         if query:
             location += "?" + quote(query.encode("latin-1"), safe=_SAFE_IN_URL)

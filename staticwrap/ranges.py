@@ -49,9 +49,6 @@ class Unsatisfiable:
 
     __slots__ = ()
 
-    def __repr__(self) -> str:
-        return "UNSATISFIABLE"
-
 
 UNSATISFIABLE = Unsatisfiable()
 

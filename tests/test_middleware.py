@@ -22,7 +22,7 @@ import pytest
 import zstandard
 from webtest import TestApp
 
-from staticwrap import StaticWrap
+from staticwrap import StaticWrap, StaticwrapWarning
 from staticwrap.dates import format_http_date
 from tests.conftest import MTIME, TEN, Result, call, downstream, write
 
@@ -725,3 +725,81 @@ def test_autorefresh_serves_index_files_and_redirects(make_client: Client, tmp_p
     write(tmp_path, "docs/index.html", "<p>docs</p>")
     assert client.get("/docs/").body == b"<p>docs</p>"
     assert client.get("/docs", status=302).headers["Location"] == "docs/"
+
+
+def test_path_that_is_not_utf8_reaches_the_app(app: StaticWrap) -> None:
+    # PEP 3333: PATH_INFO is latin-1 text of the raw bytes; b"\xff" is not UTF-8.
+    assert call(app, "/static/\xff").body == "app:GET /static/\xff".encode()
+
+
+@pytest.mark.parametrize("method", ["POST", "DELETE"])
+def test_directory_redirect_url_rejects_other_methods(client: TestApp, method: str) -> None:
+    assert client.request("/static/sub", method=method, status=405).headers["Allow"] == "GET, HEAD"
+
+
+def test_redirect_without_max_age_has_no_cache_control(make_client: Client, root: Path) -> None:
+    response = make_client(root, "/static/", max_age=None).get("/static/sub", status=302)
+    assert "Cache-Control" not in response.headers
+
+
+def test_static_only_server_answers_404_for_other_paths(root: Path) -> None:
+    app = StaticWrap(None)
+    app.add_files(root, "/static/")
+    response = call(app, "/elsewhere")
+    assert (response.code, response.body, response.header("Content-Length")) == (404, b"Not Found\n", "10")
+    assert call(app, "/static/ten.txt").body == TEN
+
+
+def test_cors_any_origin_preflight(make_client: Client, root: Path) -> None:
+    client = make_client(root, "/static/", cors="*")
+    headers = {"Origin": "https://a.example", "Access-Control-Request-Method": "GET"}
+    response = client.options("/static/ten.txt", headers=headers, status=204)
+    assert response.headers["Access-Control-Allow-Origin"] == "*"
+    assert "Vary" not in response.headers
+
+
+def test_cors_callable_policy(make_client: Client, root: Path) -> None:
+    client = make_client(root, "/static/", cors=lambda origin: origin.endswith(".example.org"))
+    allowed = client.get("/static/ten.txt", headers={"Origin": "https://www.example.org"})
+    assert allowed.headers["Access-Control-Allow-Origin"] == "https://www.example.org"
+    refused = client.get("/static/ten.txt", headers={"Origin": "https://example.net"})
+    assert "Access-Control-Allow-Origin" not in refused.headers
+
+
+@pytest.mark.parametrize("origin", ["null", "https://a.example\r\nX-Injected: 1", "https://a.example/path", "*"])
+def test_cors_never_echoes_a_malformed_origin(make_client: Client, root: Path, origin: str) -> None:
+    app = StaticWrap(downstream, root, prefix="/static/", cors=lambda _origin: True)
+    assert call(app, "/static/ten.txt", {"Origin": origin}).header("Access-Control-Allow-Origin") is None
+
+
+def test_autorefresh_reuses_an_unchanged_asset(tmp_path: Path) -> None:
+    write(tmp_path, "a.txt", "same" * 100)
+    app = StaticWrap(None, tmp_path, autorefresh=True)
+    first = app.index.lookup("/a.txt")
+    assert first is not None
+    assert app.index.lookup("/a.txt") is first
+    write(tmp_path, "a.txt.gz", gzip.compress(b"other" * 100, mtime=0))  # a new (stale) sibling: rebuilt
+    with pytest.warns(StaticwrapWarning, match="a.txt.gz"):
+        assert app.index.lookup("/a.txt") is not first
+
+
+def test_autorefresh_bare_prefix_redirects(tmp_path: Path) -> None:
+    write(tmp_path, "index.html", "<p>home</p>")
+    app = StaticWrap(downstream, tmp_path, prefix="/site/", autorefresh=True)
+    response = call(app, "/site")
+    assert (response.code, response.header("Location")) == (302, "site/")
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/nodir/", "/plain", "/plain/", "/a.txt/x", "/sub/a.txt.gz", "/gone/x.txt"],
+    ids=["dir-without-index", "dir-without-index-no-slash", "dir-slash", "file-as-dir", "sibling", "missing-dir"],
+)
+def test_autorefresh_misses_reach_the_app(tmp_path: Path, path: str) -> None:
+    write(tmp_path, "plain/readme.txt", "r")
+    write(tmp_path, "nodir/readme.txt", "r")
+    write(tmp_path, "a.txt", "a")
+    write(tmp_path, "sub/a.txt", "a" * 100)
+    write(tmp_path, "sub/a.txt.gz", gzip.compress(b"a" * 100, mtime=0))
+    app = StaticWrap(downstream, tmp_path, autorefresh=True, index_file=None)
+    assert call(app, path).body == f"app:GET {path}".encode()

@@ -154,3 +154,19 @@ def test_parse_accept_encoding(value: str, expected: dict[str, float]) -> None:
 )
 def test_choose_coding(accept_encoding: str | None, available: Sequence[str], expected: str) -> None:
     assert choose_coding(accept_encoding, available) == expected
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("gzip;", {"gzip": 1.0}),
+        ("gzip; ;q=0.5", {"gzip": 0.5}),
+        ("gzip;level=9;q=0.5", {"gzip": 0.5}),
+        ("gzip;q=0.5;level=9", {"gzip": 0.5}),
+        ("gzip;level", {}),
+    ],
+    ids=["empty-parameter", "empty-between", "other-parameter-first", "other-parameter-after", "parameter-without-value"],
+)
+def test_parse_accept_encoding_parameters(value: str, expected: dict[str, float]) -> None:
+    # §5.6.6: parameters = *( OWS ";" OWS [ parameter ] ); only q weighs a coding.
+    assert parse_accept_encoding(value) == expected

@@ -1,0 +1,70 @@
+"""File bodies: the bounded reader and the chunked iterator, on real files."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pytest
+
+from staticwrap.body import BLOCK_SIZE, BoundedReader, FileIterator
+from staticwrap.ranges import ByteRange
+
+DATA = bytes(range(256)) * 1024  # 256 KiB, every offset distinguishable
+
+
+@pytest.fixture
+def data_file(tmp_path: Path) -> Path:
+    path = tmp_path / "data.bin"
+    path.write_bytes(DATA)
+    return path
+
+
+@pytest.mark.parametrize("read_size", [1, 7, 4096, BLOCK_SIZE, 10**9])
+def test_bounded_reader_stops_at_the_range_end(data_file: Path, read_size: int) -> None:
+    with data_file.open("rb") as file:
+        file.seek(1000)
+        reader = BoundedReader(file, 5000)
+        chunks = iter(lambda: reader.read(read_size), b"")
+        assert b"".join(chunks) == DATA[1000:6000]
+        reader.close()
+        assert file.closed
+
+
+def test_bounded_reader_works_under_a_buffered_reader(data_file: Path) -> None:
+    # io.BufferedReader insists on readable(); a server may wrap the body this way.
+    with data_file.open("rb") as file:
+        file.seek(10)
+        buffered = io.BufferedReader(BoundedReader(file, 20))
+        assert buffered.read() == DATA[10:30]
+        buffered.close()
+
+
+def test_bounded_reader_has_no_fileno(data_file: Path) -> None:
+    # A server that sendfile()s a descriptor to EOF must not get one.
+    with data_file.open("rb") as file:
+        reader = BoundedReader(file, 1)
+        with pytest.raises(OSError):  # io.UnsupportedOperation is an OSError
+            reader.fileno()
+        reader.close()
+
+
+def test_file_iterator_yields_ranges_and_literals_in_order(data_file: Path) -> None:
+    file = data_file.open("rb")
+    body = FileIterator(file, (b"<", ByteRange(100_000, 100_000 + 3 * BLOCK_SIZE // 2), b"|", ByteRange(0, 3), b">"))
+    chunks = list(body)
+    body.close()
+    assert file.closed
+    assert b"".join(chunks) == b"<" + DATA[100_000 : 100_000 + 3 * BLOCK_SIZE // 2] + b"|" + DATA[0:3] + b">"
+    assert max(len(chunk) for chunk in chunks) <= BLOCK_SIZE
+
+
+def test_file_iterator_stops_short_when_the_file_shrinks(data_file: Path) -> None:
+    # The file is truncated after it was opened: the body ends early (the
+    # server then sees fewer bytes than Content-Length), it is never padded.
+    file = data_file.open("rb")
+    body = FileIterator(file, (ByteRange(0, len(DATA)),))
+    with data_file.open("r+b") as writer:
+        writer.truncate(100)
+    assert b"".join(body) == DATA[:100]
+    body.close()
