@@ -18,7 +18,6 @@ autodoc_member_order = "bysource"
 autodoc_typehints = "description"
 autodoc_typehints_format = "short"
 autodoc_preserve_defaults = True
-autodoc_class_signature = "separated"
 python_use_unqualified_type_names = True
 
 nitpicky = False

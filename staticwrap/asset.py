@@ -7,6 +7,7 @@ CORS allow-lists, appends a few values.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import NamedTuple
@@ -141,7 +142,7 @@ def build_asset(
         common[CORS_EXPOSE[0]] = CORS_EXPOSE[1]
     common["X-Content-Type-Options"] = "nosniff"
     if config.headers is not None:
-        before = {name.lower(): value for name, value in common.items() if name.lower() in MANAGED_HEADERS}
+        before = _managed(common)
         config.headers(common, identity_file.path, url)
         _check_hook_result(common, before, identity_file.path, url)
     base = list(common.items())
@@ -158,11 +159,16 @@ def build_asset(
     )
 
 
-def _check_hook_result(headers: Headers, before: dict[str, str], path: str, url: str) -> None:
-    after = {name.lower(): value for name, value in headers.items() if name.lower() in MANAGED_HEADERS}
+def _managed(headers: Headers) -> list[tuple[str, str]]:
+    return sorted((name.lower(), value) for name, value in headers.items() if name.lower() in MANAGED_HEADERS)
+
+
+def _check_hook_result(headers: Headers, before: list[tuple[str, str]], path: str, url: str) -> None:
+    after = _managed(headers)
     if after != before:
-        changed = sorted(set(after.items()) ^ set(before.items()))
-        name = changed[0][0]
+        # Compared as multisets: adding a second, identical Vary is a change too.
+        changed = (Counter(after) - Counter(before)) + (Counter(before) - Counter(after))
+        name = min(changed)[0]
         raise ConfigurationError(
             f"the headers= hook set {name!r} for {path} (URL {url}); staticwrap computes "
             f"{', '.join(sorted(MANAGED_HEADERS))} itself from the file, so the hook must leave them alone"

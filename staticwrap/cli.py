@@ -102,7 +102,7 @@ def _inspect(args: argparse.Namespace, out: TextIO | None = None) -> int:
         for url, entry in sorted(app.files.items()):
             if isinstance(entry, Asset):
                 codings = ",".join(entry.codings) or "-"
-                cache = "immutable" if entry.immutable else "short"
+                cache = dict(entry.identity.ok_headers).get("Cache-Control", "-")
                 print(f"{url}\t{entry.identity.size}\t{entry.content_type}\t{codings}\t{cache}", file=out)
             else:
                 print(f"{url}\t->\t{entry.url}", file=out)

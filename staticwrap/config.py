@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import difflib
+import inspect
 import re
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from werkzeug.datastructures import Headers
 
@@ -36,6 +39,16 @@ ImmutableOption = None | bool | str | re.Pattern[str] | ImmutableTest
 CorsOption = None | str | Collection[str] | CorsTest
 
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+
+#: serialized-origin = scheme "://" host [ ":" port ] (RFC 6454 §6.2). Both the
+#: configured origins and a request's Origin must match it: anything else is
+#: never echoed back into a response header.
+ORIGIN = re.compile(
+    r"[a-z][a-z0-9+.-]*://"  # scheme
+    r"(?:[A-Za-z0-9._~-]+|\[[0-9A-Fa-f:.]+\])"  # host: a name or an IP literal
+    r"(?::[0-9]{1,5})?",  # port
+    re.ASCII,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,10 +117,23 @@ class Config:
             max_ranges=max_ranges,
         )
 
+    @classmethod
+    def from_keywords(cls, options: Mapping[str, Any]) -> Config:
+        """Like :meth:`from_options`, but a misspelt option is a :class:`ConfigurationError` too."""
+        unknown = sorted(set(options) - OPTION_NAMES)
+        if unknown:
+            close = difflib.get_close_matches(unknown[0], OPTION_NAMES, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else f"; the options are {', '.join(sorted(OPTION_NAMES))}"
+            raise ConfigurationError(f"unknown option {unknown[0]!r}{hint}")
+        return cls.from_options(**options)
+
     @property
     def cors(self) -> bool:
         """Whether any CORS policy is configured."""
         return self.cors_any or self.cors_allows is not None
+
+
+OPTION_NAMES = frozenset(inspect.signature(Config.from_options).parameters)
 
 
 def _immutable_test(immutable: ImmutableOption) -> ImmutableTest | None:
@@ -177,7 +203,7 @@ def _cors_policy(cors: CorsOption) -> tuple[bool, CorsTest | None]:
         )
     origins = frozenset(cors)
     for origin in origins:
-        if not isinstance(origin, str) or not re.fullmatch(r"[a-z][a-z0-9+.-]*://[^/\s]+", origin):
+        if not isinstance(origin, str) or not ORIGIN.fullmatch(origin):
             raise ConfigurationError(
                 f"cors origin {origin!r}: give origins as scheme://host[:port] with no path, "
                 "such as 'https://example.com', or '*' for any origin"

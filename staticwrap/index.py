@@ -230,8 +230,9 @@ class Index:
         new entry replaces the old under every key; a vanished file is removed.
         """
         with self._lock:
+            path = asset.identity.file.path
             for root in self.roots:
-                if asset.url.startswith(root.prefix):
+                if asset.url.startswith(root.prefix) and os.path.commonpath([path, root.path]) == root.path:
                     entry = self._lookup_on_disk(asset.url, only=root)
                     keys = [key for key, value in self.files.items() if value is asset]
                     for key in keys:

@@ -1,55 +1,180 @@
-"""Reading asset manifests, to know which names are content-hashed.
+"""Asset manifests: which names are content-hashed, and what the build already knows of each file.
 
-Two formats are recognised in the top of a root:
+Two formats are read from the top of a root:
 
-- ``staticwrap.json``, written by ``staticwrap build``:
-  ``{"version": 1, "files": {"app.css": {"hashed": "app.3f2a1b9c0d4e.css", ...}}}``
+- ``staticwrap.json``, written by ``staticwrap build`` (format below);
 - ``staticfiles.json``, written by Django's ``ManifestStaticFilesStorage``:
-  ``{"version": "1.1", "paths": {"app.css": "app.3f2a1b9c0d4e.css"}}``
+  ``{"version": "1.1", "paths": {"app.css": "app.3f2a1b9c0d4e.css"}}``.
 
-Every hashed name listed is served as immutable, whatever its shape.
+``staticwrap.json``, version 1::
+
+    {
+      "version": 1,
+      "generator": "staticwrap 0.1.0",
+      "hash": {"algorithm": "sha256", "length": 12, "alphabet": "0123456789abcdef"},
+      "files": {
+        "css/app.css": {
+          "hashed": "css/app.3f2a1b9c0d4e.css",
+          "size": 1234,
+          "mtime": 1700000000,
+          "integrity": "sha384-<base64 of the SHA-384 of the bytes>",
+          "etag": "<128 bits of the SHA-256 of the bytes, base64url>",
+          "source": "<hex SHA-256 of the source file, before references were rewritten>",
+          "variants": {"br": {"size": 301, "etag": "..."}, "gzip": {"size": 377, "etag": "..."}}
+        }
+      }
+    }
+
+Keys of ``files`` are the logical names (paths relative to the source tree,
+``/``-separated). ``size``, ``mtime`` and ``etag`` describe the output file
+(the hashed copy, and the copy under the logical name when it was kept, which
+has the same bytes); ``variants`` its precompressed siblings. Every hashed
+name is served as immutable.
 """
 
 from __future__ import annotations
 
 import json
 import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import ConfigurationError
 
 STATICWRAP_MANIFEST = "staticwrap.json"
 DJANGO_MANIFEST = "staticfiles.json"
+MANIFEST_VERSION = 1
+
+
+@dataclass(frozen=True, slots=True)
+class VariantRecord:
+    """A precompressed sibling as the build wrote it."""
+
+    size: int
+    etag: str
+
+
+@dataclass(frozen=True, slots=True)
+class FileRecord:
+    """One logical file of a staticwrap manifest. Only ``hashed`` is required when reading."""
+
+    hashed: str
+    size: int | None = None
+    mtime: int | None = None
+    integrity: str | None = None
+    etag: str | None = None
+    source: str | None = None
+    variants: Mapping[str, VariantRecord] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"hashed": self.hashed}
+        for name in ("size", "mtime", "integrity", "etag", "source"):
+            if getattr(self, name) is not None:
+                data[name] = getattr(self, name)
+        if self.variants:
+            data["variants"] = {coding: {"size": v.size, "etag": v.etag} for coding, v in sorted(self.variants.items())}
+        return data
+
+    @classmethod
+    def from_json(cls, data: Any) -> FileRecord:
+        variants = {str(c): VariantRecord(int(v["size"]), str(v["etag"])) for c, v in data.get("variants", {}).items()}
+        if not isinstance(data["hashed"], str):
+            raise TypeError(f"'hashed' must be a string, not {data['hashed']!r}")
+        return cls(
+            hashed=data["hashed"],
+            size=_optional(data, "size", int),
+            mtime=_optional(data, "mtime", int),
+            integrity=_optional(data, "integrity", str),
+            etag=_optional(data, "etag", str),
+            source=_optional(data, "source", str),
+            variants=variants,
+        )
+
+
+def _optional(data: Any, name: str, kind: type[Any]) -> Any:
+    value = data.get(name)
+    if value is not None and not isinstance(value, kind):
+        raise TypeError(f"{name!r} must be {kind.__name__}, not {value!r}")
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class Manifest:
+    """What a root's manifests say: logical name → record, and the set of hashed names."""
+
+    files: Mapping[str, FileRecord] = field(default_factory=dict)
+    hashed_names: frozenset[str] = frozenset()
+
+    def record_for_path(self, relative: str) -> FileRecord | None:
+        """The record describing the output file at ``relative``, hashed or logical name."""
+        return self._by_output().get(relative)
+
+    def _by_output(self) -> dict[str, FileRecord]:
+        outputs: dict[str, FileRecord] = {}
+        for name, record in self.files.items():
+            outputs[record.hashed] = record
+            outputs[name] = record
+        return outputs
+
+
+def read_manifest(root: str) -> Manifest:
+    """Read the manifests at the top of ``root``; an empty :class:`Manifest` when there are none."""
+    files: dict[str, FileRecord] = {}
+    hashed: set[str] = set()
+    path = os.path.join(root, STATICWRAP_MANIFEST)
+    data = _load(path)
+    if data is not None:
+        try:
+            if data.get("version") != MANIFEST_VERSION:
+                raise ValueError(f"unsupported version {data.get('version')!r}, expected {MANIFEST_VERSION}")
+            files = {str(name): FileRecord.from_json(entry) for name, entry in data["files"].items()}
+        except (TypeError, AttributeError, KeyError, ValueError) as error:
+            raise _not_a_manifest(path, error) from None
+        hashed.update(record.hashed for record in files.values())
+    path = os.path.join(root, DJANGO_MANIFEST)
+    data = _load(path)
+    if data is not None:
+        try:
+            hashed.update(str(name) for name in data["paths"].values())
+        except (TypeError, AttributeError, KeyError) as error:
+            raise _not_a_manifest(path, error) from None
+    return Manifest(files, frozenset(hashed))
 
 
 def read_hashed_names(root: str) -> set[str]:
     """The hashed names (relative to ``root``, ``/``-separated) that its manifests list."""
-    names: set[str] = set()
-    for filename, extract in ((STATICWRAP_MANIFEST, _staticwrap_names), (DJANGO_MANIFEST, _django_names)):
-        path = os.path.join(root, filename)
-        try:
-            with open(path, encoding="utf-8") as file:
-                data = json.load(file)
-        except FileNotFoundError:
-            continue
-        except (OSError, ValueError) as error:
-            raise ConfigurationError(
-                f"{path} cannot be read as a JSON manifest ({error}): rebuild it, or remove it from the directory"
-            ) from None
-        try:
-            names.update(extract(data))
-        except (TypeError, AttributeError, KeyError) as error:
-            raise ConfigurationError(
-                f"{path} is not a manifest staticwrap knows ({error!r}): rebuild it, or remove it from the directory"
-            ) from None
-    return names
+    return set(read_manifest(root).hashed_names)
 
 
-def _staticwrap_names(data: Any) -> list[str]:
-    if data.get("version") != 1:
-        raise KeyError(f"unsupported version {data.get('version')!r}, expected 1")
-    return [str(entry["hashed"]) for entry in data["files"].values()]
+def write_manifest(path: str, files: Mapping[str, FileRecord], generator: str, hash_length: int) -> None:
+    """Write a staticwrap.json atomically (a reader never sees half a file)."""
+    data = {
+        "version": MANIFEST_VERSION,
+        "generator": generator,
+        "hash": {"algorithm": "sha256", "length": hash_length, "alphabet": "0123456789abcdef"},
+        "files": {name: files[name].to_json() for name in sorted(files)},
+    }
+    temporary = f"{path}.tmp{os.getpid()}"
+    with open(temporary, "w", encoding="utf-8") as file:
+        json.dump(data, file, indent=1, ensure_ascii=False)
+        file.write("\n")
+    os.replace(temporary, path)
 
 
-def _django_names(data: Any) -> list[str]:
-    return [str(name) for name in data["paths"].values()]
+def _load(path: str) -> Any:
+    try:
+        with open(path, encoding="utf-8") as file:
+            return json.load(file)
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as error:
+        raise ConfigurationError(
+            f"{path} cannot be read as a JSON manifest ({error}): rebuild it, or remove it from the directory"
+        ) from None
+
+
+def _not_a_manifest(path: str, error: Exception) -> ConfigurationError:
+    return ConfigurationError(
+        f"{path} is not a manifest staticwrap knows ({error!r}): rebuild it, or remove it from the directory"
+    )

@@ -47,7 +47,7 @@ class StaticWrap:
         **options: Any,
     ) -> None:
         self.application = application if application is not None else not_found
-        self.config = Config.from_options(**options)
+        self.config = Config.from_keywords(options)
         self.index = Index(self.config)
         if root is not None:
             self.add_files(root, prefix)

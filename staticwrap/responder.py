@@ -9,14 +9,13 @@ iterable.
 
 from __future__ import annotations
 
-import re
 import secrets
 from typing import NamedTuple
 
 from ._types import HeaderList
 from .asset import CORS_EXPOSE, Asset, Variant
 from .conditions import Outcome, evaluate_preconditions, if_range_matches
-from .config import Config
+from .config import ORIGIN, Config
 from .negotiation import choose_coding
 from .ranges import (
     UNSATISFIABLE,
@@ -31,9 +30,6 @@ ALLOWED_METHODS = "GET, HEAD"
 
 # Request headers a cross-origin script may send to a static file (CORS preflight).
 _PREFLIGHT_HEADERS = "Range, If-Match, If-None-Match, If-Modified-Since, If-Unmodified-Since, If-Range"
-# serialized-origin = scheme "://" host [ ":" port ] (RFC 6454 §6.2); anything
-# else is never echoed back into a response header.
-_ORIGIN = re.compile(r"[a-z][a-z0-9+.-]*://[A-Za-z0-9.\-\[\]:]+", re.ASCII)
 
 Segment = ByteRange | bytes
 
@@ -91,7 +87,13 @@ def respond(asset: Asset, request: Request, config: Config) -> Plan:
         and request.range is not None
         and (
             request.if_range is None
-            or if_range_matches(request.if_range, etag=variant.etag, last_modified=asset.last_modified)
+            # Last-Modified is the identity file's: a sibling rebuilt since
+            # would match a date, so a coded variant resumes only by ETag.
+            or if_range_matches(
+                request.if_range,
+                etag=variant.etag,
+                last_modified=asset.last_modified if variant is asset.identity else None,
+            )
         )
     ):
         plan = _ranged(asset, variant, request.range, cors, config)
@@ -163,7 +165,7 @@ def multipart_segments(ranges: list[ByteRange], content_type: str, length: int, 
 def cors_headers(config: Config, origin: str | None) -> HeaderList:
     """The per-request CORS headers of an allow-list policy (``"*"`` is prebuilt in the asset)."""
     allows = config.cors_allows
-    if allows is None or origin is None or not _ORIGIN.fullmatch(origin) or not allows(origin):
+    if allows is None or origin is None or not ORIGIN.fullmatch(origin) or not allows(origin):
         return []
     return [("Access-Control-Allow-Origin", origin), CORS_EXPOSE]
 

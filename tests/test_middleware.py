@@ -22,7 +22,7 @@ import pytest
 import zstandard
 from webtest import TestApp
 
-from staticwrap import StaticWrap, StaticwrapWarning
+from staticwrap import ConfigurationError, StaticWrap, StaticwrapWarning
 from staticwrap.dates import format_http_date
 from tests.conftest import MTIME, TEN, Result, call, downstream, write
 
@@ -803,3 +803,42 @@ def test_autorefresh_misses_reach_the_app(tmp_path: Path, path: str) -> None:
     write(tmp_path, "sub/a.txt.gz", gzip.compress(b"a" * 100, mtime=0))
     app = StaticWrap(downstream, tmp_path, autorefresh=True, index_file=None)
     assert call(app, path).body == f"app:GET {path}".encode()
+
+
+def test_changed_file_is_refreshed_from_its_own_root(tmp_path: Path) -> None:
+    # A root at "/" added before one at "/static/": a changed file of the
+    # second must be re-read from the second, not looked for in the first.
+    write(tmp_path, "top/index.html", "<p>top</p>")
+    write(tmp_path, "assets/a.txt", "old")
+    app = StaticWrap(downstream, tmp_path / "top", prefix="/")
+    app.add_files(tmp_path / "assets", prefix="/static/")
+    write(tmp_path, "assets/a.txt", "new!", mtime=MTIME + 1)
+    assert call(app, "/static/a.txt").body == b"new!"
+
+
+def test_if_range_date_never_resumes_a_coded_variant(get: Callable[..., Result]) -> None:
+    # Last-Modified is the identity file's; a sibling rebuilt since would still
+    # match a date, so coded variants resume only with their ETag (§13.1.5).
+    coded = get("/static/app.css", {"Accept-Encoding": "gzip", "Range": "bytes=0-9", "If-Range": LM})
+    assert (coded.code, coded.header("Content-Encoding")) == (200, "gzip")
+    identity = get("/static/app.css", {"Range": "bytes=0-9", "If-Range": LM})
+    assert (identity.code, identity.body) == (206, CSS[:10])
+
+
+def test_headers_hook_adding_a_second_vary_is_refused(root: Path) -> None:
+    def hook(headers: Any, path: str, url: str) -> None:
+        headers.add("Vary", "Accept-Encoding")
+
+    with pytest.raises(ConfigurationError, match="'vary'"):
+        StaticWrap(None, root, headers=hook)
+
+
+def test_cors_origin_with_underscore_and_port(make_client: Client, root: Path) -> None:
+    origin = "https://my_host.example:8443"
+    client = make_client(root, "/static/", cors=[origin])
+    assert client.get("/static/ten.txt", headers={"Origin": origin}).headers["Access-Control-Allow-Origin"] == origin
+
+
+def test_misspelt_option_is_a_configuration_error(root: Path) -> None:
+    with pytest.raises(ConfigurationError, match="unknown option 'max_agee'; did you mean 'max_age'"):
+        StaticWrap(None, root, max_agee=10)

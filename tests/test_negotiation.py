@@ -165,7 +165,13 @@ def test_choose_coding(accept_encoding: str | None, available: Sequence[str], ex
         ("gzip;q=0.5;level=9", {"gzip": 0.5}),
         ("gzip;level", {}),
     ],
-    ids=["empty-parameter", "empty-between", "other-parameter-first", "other-parameter-after", "parameter-without-value"],
+    ids=[
+        "empty-parameter",
+        "empty-between",
+        "other-parameter-first",
+        "other-parameter-after",
+        "parameter-without-value",
+    ],
 )
 def test_parse_accept_encoding_parameters(value: str, expected: dict[str, float]) -> None:
     # §5.6.6: parameters = *( OWS ";" OWS [ parameter ] ); only q weighs a coding.
