@@ -25,6 +25,8 @@ ZSTD_MAX_WINDOW = 8 * 1024 * 1024
 #: File name suffixes of precompressed siblings, by coding. ``.zstd`` is also
 #: found because some tools write it.
 SIBLING_SUFFIXES: tuple[tuple[str, str], ...] = (("br", ".br"), ("zstd", ".zst"), ("zstd", ".zstd"), ("gzip", ".gz"))
+#: The suffix staticwrap itself writes for each coding.
+WRITTEN_SUFFIXES = {"br": ".br", "zstd": ".zst", "gzip": ".gz"}
 
 
 class Digest(NamedTuple):
@@ -51,6 +53,15 @@ def hash_file(path: str) -> Digest:
         while chunk := file.read(CHUNK_SIZE):
             sha.update(chunk)
     return Digest(sha.digest(), head)
+
+
+def read_head(path: str) -> bytes:
+    """The first :data:`SNIFF_SIZE` bytes of a file, for media type sniffing; empty if unreadable."""
+    try:
+        with open(path, "rb") as file:
+            return file.read(SNIFF_SIZE)
+    except OSError:
+        return b""
 
 
 class SiblingCheck(NamedTuple):

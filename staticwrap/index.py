@@ -22,7 +22,7 @@ from . import codings
 from .asset import Asset, FileFacts, Redirect, build_asset
 from .config import Config
 from .errors import ConfigurationError, StaticwrapWarning
-from .manifest import read_hashed_names
+from .manifest import FileRecord, Manifest, read_manifest
 from .mediatypes import DEFAULT_MEDIA_TYPES, lookup_media_type, sniff_media_type, with_charset
 from .negotiation import IDENTITY, SERVER_ORDER
 
@@ -39,7 +39,7 @@ class Root(NamedTuple):
     path: str
     real_path: str
     prefix: str
-    hashed_names: frozenset[str]
+    manifest: Manifest
 
 
 class Found(NamedTuple):
@@ -86,7 +86,7 @@ class Index:
                 f"{path} is not a directory (given as {os.fspath(directory)!r}, for prefix {prefix!r}): "
                 "create it, or correct the path passed to StaticWrap/add_files"
             )
-        root = Root(path, os.path.realpath(path), normalize_prefix(prefix), frozenset(read_hashed_names(path)))
+        root = Root(path, os.path.realpath(path), normalize_prefix(prefix), read_manifest(path))
         self.roots.append(root)
         if not self.config.autorefresh:
             top = os.stat(path)
@@ -171,38 +171,51 @@ class Index:
         cached = self._built.get(url)
         if cached is not None and _unchanged(cached, found, candidates):
             return cached
-        try:
-            digest = codings.hash_file(found.path)
-        except OSError as error:
-            _warn(f"{found.path} cannot be read ({error.strerror}); not served")
-            return None
-        facts = {IDENTITY: _facts(found, digest)}
+        relative = url[len(root.prefix) :]
+        # A file the build described, still with the size and mtime it wrote,
+        # is not read again: its hashes come from the manifest.
+        record = _trusted(root.manifest.outputs.get(relative), found.stat)
+        digest: codings.Digest | None = None
+        if record is None or record.etag is None:
+            if (digest := _hash(found)) is None:
+                return None
+            tag = digest.tag
+        else:
+            tag = record.etag
+        facts = {IDENTITY: _facts(found, tag)}
         for coding in SERVER_ORDER:
             if coding not in candidates:
                 continue
             candidate = candidates[coding]
+            built = record.variants.get(coding) if record is not None else None
+            if built is not None and _trusted(record, candidate.stat, built.size) is not None:
+                facts[coding] = _facts(candidate, built.etag)
+                continue
+            if digest is None and (digest := _hash(found)) is None:
+                return None
             check = codings.check_sibling(candidate.path, coding, digest, found.stat.st_size)
             if check.digest is None:
                 _warn(f"{candidate.path} is not served as the {coding} coding of {found.path}: {check.problem}")
                 continue
-            facts[coding] = _facts(candidate, check.digest)
+            facts[coding] = _facts(candidate, check.digest.tag)
         test = self.config.immutable
         asset = build_asset(
             url,
             facts,
-            content_type=self._content_type(name, digest.head),
+            content_type=self._content_type(name, found.path, digest),
             last_modified=_last_modified(found.stat),
-            immutable=test is not None and (url[len(root.prefix) :] in root.hashed_names or test(url)),
+            immutable=test is not None and (relative in root.manifest.hashed_names or test(url)),
             config=self.config,
         )
         if self.config.autorefresh:
             self._built[url] = asset
         return asset
 
-    def _content_type(self, name: str, head: bytes) -> str:
+    def _content_type(self, name: str, path: str, digest: codings.Digest | None) -> str:
         media_type = lookup_media_type(name, self._media_types)
         if media_type is not None:
             return with_charset(media_type, self.config.charset)
+        head = digest.head if digest is not None else codings.read_head(path)
         media_type = sniff_media_type(head, name)
         if media_type.startswith("text/"):
             # libmagic names the type, not the encoding: only claim the
@@ -316,9 +329,24 @@ def _same_file(facts: FileFacts, st: os.stat_result) -> bool:
     return (facts.size, facts.mtime_ns, facts.inode) == (st.st_size, st.st_mtime_ns, st.st_ino)
 
 
-def _facts(found: Found, digest: codings.Digest) -> FileFacts:
+def _facts(found: Found, tag: str) -> FileFacts:
     st = found.stat
-    return FileFacts(found.path, st.st_size, st.st_mtime_ns, st.st_ino, digest.tag)
+    return FileFacts(found.path, st.st_size, st.st_mtime_ns, st.st_ino, tag)
+
+
+def _hash(found: Found) -> codings.Digest | None:
+    try:
+        return codings.hash_file(found.path)
+    except OSError as error:
+        _warn(f"{found.path} cannot be read ({error.strerror}); not served")
+        return None
+
+
+def _trusted(record: FileRecord | None, st: os.stat_result, size: int | None = None) -> FileRecord | None:
+    """``record`` if the file still has the size and mtime the build gave it."""
+    if record is None or record.mtime is None or int(st.st_mtime) != record.mtime:
+        return None
+    return record if st.st_size == (record.size if size is None else size) else None
 
 
 def _last_modified(st: os.stat_result) -> int | None:

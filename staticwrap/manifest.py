@@ -105,23 +105,24 @@ class Manifest:
 
     files: Mapping[str, FileRecord] = field(default_factory=dict)
     hashed_names: frozenset[str] = frozenset()
+    #: Output path (hashed or logical name) → the record describing its bytes.
+    outputs: Mapping[str, FileRecord] = field(default_factory=dict)
+    #: Django's staticfiles.json: logical name → hashed name.
+    django_names: Mapping[str, str] = field(default_factory=dict)
 
-    def record_for_path(self, relative: str) -> FileRecord | None:
-        """The record describing the output file at ``relative``, hashed or logical name."""
-        return self._by_output().get(relative)
-
-    def _by_output(self) -> dict[str, FileRecord]:
-        outputs: dict[str, FileRecord] = {}
-        for name, record in self.files.items():
-            outputs[record.hashed] = record
-            outputs[name] = record
-        return outputs
+    @classmethod
+    def of(cls, files: Mapping[str, FileRecord], django_names: Mapping[str, str] | None = None) -> Manifest:
+        django_names = dict(django_names or {})
+        outputs = dict(files)
+        outputs.update((record.hashed, record) for record in files.values())
+        hashed = {record.hashed for record in files.values()} | set(django_names.values())
+        return cls(files, frozenset(hashed), outputs, django_names)
 
 
 def read_manifest(root: str) -> Manifest:
     """Read the manifests at the top of ``root``; an empty :class:`Manifest` when there are none."""
     files: dict[str, FileRecord] = {}
-    hashed: set[str] = set()
+    django: dict[str, str] = {}
     path = os.path.join(root, STATICWRAP_MANIFEST)
     data = _load(path)
     if data is not None:
@@ -131,15 +132,14 @@ def read_manifest(root: str) -> Manifest:
             files = {str(name): FileRecord.from_json(entry) for name, entry in data["files"].items()}
         except (TypeError, AttributeError, KeyError, ValueError) as error:
             raise _not_a_manifest(path, error) from None
-        hashed.update(record.hashed for record in files.values())
     path = os.path.join(root, DJANGO_MANIFEST)
     data = _load(path)
     if data is not None:
         try:
-            hashed.update(str(name) for name in data["paths"].values())
+            django.update((str(name), str(hashed)) for name, hashed in data["paths"].items())
         except (TypeError, AttributeError, KeyError) as error:
             raise _not_a_manifest(path, error) from None
-    return Manifest(files, frozenset(hashed))
+    return Manifest.of(files, django)
 
 
 def read_hashed_names(root: str) -> set[str]:
@@ -147,19 +147,29 @@ def read_hashed_names(root: str) -> set[str]:
     return set(read_manifest(root).hashed_names)
 
 
-def write_manifest(path: str, files: Mapping[str, FileRecord], generator: str, hash_length: int) -> None:
-    """Write a staticwrap.json atomically (a reader never sees half a file)."""
+def write_manifest(path: str, files: Mapping[str, FileRecord], generator: str, hash_length: int) -> bool:
+    """Write a staticwrap.json atomically (a reader never sees half a file).
+
+    Returns whether the file changed: an identical manifest is left untouched.
+    """
     data = {
         "version": MANIFEST_VERSION,
         "generator": generator,
         "hash": {"algorithm": "sha256", "length": hash_length, "alphabet": "0123456789abcdef"},
         "files": {name: files[name].to_json() for name in sorted(files)},
     }
+    text = json.dumps(data, indent=1, ensure_ascii=False) + "\n"
+    try:
+        with open(path, encoding="utf-8") as existing:
+            if existing.read() == text:
+                return False
+    except (OSError, ValueError):
+        pass
     temporary = f"{path}.tmp{os.getpid()}"
     with open(temporary, "w", encoding="utf-8") as file:
-        json.dump(data, file, indent=1, ensure_ascii=False)
-        file.write("\n")
+        file.write(text)
     os.replace(temporary, path)
+    return True
 
 
 def _load(path: str) -> Any:

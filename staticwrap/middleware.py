@@ -10,7 +10,7 @@ from urllib.parse import quote
 from .asset import Asset, Redirect
 from .body import file_body, open_checked
 from .config import Config
-from .index import Entry, Index
+from .index import Entry, Index, Root
 from .responder import Request, method_not_allowed, respond
 
 if TYPE_CHECKING:
@@ -19,6 +19,8 @@ if TYPE_CHECKING:
 # Characters left as they are in a Location or query: RFC 3986 unreserved,
 # sub-delims, ":" "@" "/" "?" and "%" (already escaped octets stay escaped).
 _SAFE_IN_URL = "/?:@!$&'()*+,;=%-._~"
+# In a path from a file name: "%", "?" and "#" are data, so they are escaped.
+_SAFE_IN_PATH = "/:@!$&'()*+,;=-._~"
 
 
 class StaticWrap:
@@ -60,6 +62,47 @@ class StaticWrap:
         added first is served.
         """
         self.index.add_root(root, prefix)
+
+    def url(self, name: str) -> str:
+        """The URL path to put in a page for the asset ``name`` (relative to its root).
+
+        The content-hashed name when a root's ``staticwrap.json`` or Django
+        ``staticfiles.json`` lists it, so the page gets the long-cached URL;
+        otherwise the plain name of a file the index holds. Roots are searched
+        in the order they were added. The path is percent-encoded and has no
+        ``SCRIPT_NAME``: prepend the application's mount point if it has one.
+
+        :raises LookupError: when no root has such a file; the message names it.
+        """
+        root, hashed = self._locate(name)
+        return root.prefix + quote(hashed, safe=_SAFE_IN_PATH)
+
+    def integrity(self, name: str) -> str | None:
+        """The Subresource Integrity value (``sha384-...``) of ``name`` from the manifest.
+
+        ``None`` for a file no ``staticwrap.json`` describes. Use it with
+        ``crossorigin`` on ``<script>`` and ``<link>``.
+
+        :raises LookupError: when no root has such a file.
+        """
+        root, _ = self._locate(name)
+        record = root.manifest.files.get(name)
+        return record.integrity if record is not None else None
+
+    def _locate(self, name: str) -> tuple[Root, str]:
+        name = name.lstrip("/")
+        for root in self.index.roots:
+            record = root.manifest.files.get(name)
+            if record is not None:
+                return root, record.hashed
+            django = root.manifest.django_names.get(name)
+            if django is not None:
+                return root, django
+        for root in self.index.roots:
+            if self.index.lookup(root.prefix + name) is not None:
+                return root, name
+        roots = ", ".join(f"{root.path} at {root.prefix}" for root in self.index.roots) or "no roots"
+        raise LookupError(f"no static file {name!r} in any manifest or root ({roots}); check the name and the build")
 
     @property
     def files(self) -> Mapping[str, Entry]:
