@@ -7,6 +7,8 @@ CORS allow-lists, appends a few values.
 
 from __future__ import annotations
 
+import os
+import re
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -55,7 +57,12 @@ class FileFacts(NamedTuple):
     size: int
     mtime_ns: int
     inode: int
+    device: int
     digest: str
+
+    def matches(self, st: os.stat_result) -> bool:
+        """Whether a stat result still describes the file that was indexed."""
+        return (st.st_size, st.st_mtime_ns, st.st_ino, st.st_dev) == (self.size, self.mtime_ns, self.inode, self.device)
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,6 +153,8 @@ def build_asset(
         config.headers(common, identity_file.path, url)
         _check_hook_result(common, before, identity_file.path, url)
     base = list(common.items())
+    for name, value in base:
+        _check_header_value(name, value, identity_file.path)
     variants = {coding: _build_variant(coding, facts, base) for coding, facts in files.items()}
     identity = variants.pop(IDENTITY)
     return Asset(
@@ -157,6 +166,19 @@ def build_asset(
         coded=variants,
         codings=tuple(variants),
     )
+
+
+# field-value = *field-content (§5.5): visible characters, SP and HTAB, and
+# obs-text; WSGI carries it as latin-1 text (PEP 3333).
+_BAD_FIELD_CHARACTER = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]|[^\x00-\xff]")
+
+
+def _check_header_value(name: str, value: str, path: str) -> None:
+    if _BAD_FIELD_CHARACTER.search(value):
+        raise ConfigurationError(
+            f"the {name} header of {path} would be {value!r}, which has a control character or one outside "
+            "latin-1 (RFC 9110 §5.5): fix the mimetypes= or headers= option that set it"
+        )
 
 
 def _managed(headers: Headers) -> list[tuple[str, str]]:

@@ -8,8 +8,11 @@ away, or here when something fails before the iterable exists.
 
 from __future__ import annotations
 
+import enum
+import errno
 import io
 import os
+import stat
 from collections.abc import Iterable, Iterator
 from typing import BinaryIO
 
@@ -26,42 +29,67 @@ BLOCK_SIZE = 64 * 1024
 _LENGTH_RESPECTING_WRAPPERS = ("gunicorn.",)
 
 
-def open_checked(facts: FileFacts) -> BinaryIO | None:
-    """Open a file of the index, or ``None`` if it vanished or is no longer the file indexed.
+class Stale(enum.Enum):
+    """Why a file of the index could not be used for a response."""
+
+    #: Gone, replaced or changed since it was indexed: re-index it.
+    CHANGED = "changed"
+    #: A transient failure (out of descriptors, permissions, I/O): leave the index alone.
+    UNAVAILABLE = "unavailable"
+
+
+# errno values that mean the path no longer leads to the file indexed.
+_GONE = frozenset({errno.ENOENT, errno.ENOTDIR, errno.ELOOP, errno.ENXIO})
+
+
+def open_checked(facts: FileFacts) -> BinaryIO | Stale:
+    """Open a file of the index, checking on the descriptor that it is still the file indexed.
 
     The check is made on the open descriptor (fstat), so the file read is the
-    one checked: a file replaced or changed after startup can never be sent
-    with the size, ETag or bytes of the old one.
+    one checked: a file replaced or changed after startup is never sent with
+    the size, ETag or bytes of the old one. ``O_NONBLOCK`` keeps a FIFO put in
+    a file's place from blocking the worker in ``open``.
     """
     try:
-        file = open(facts.path, "rb")  # noqa: SIM115 - the response iterable owns and closes it
-    except OSError:
-        return None
+        descriptor = os.open(facts.path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as error:
+        return Stale.CHANGED if error.errno in _GONE else Stale.UNAVAILABLE
+    file = os.fdopen(descriptor, "rb")
     try:
-        st = os.fstat(file.fileno())
-    except OSError:  # pragma: no cover - fstat on a descriptor just opened does not fail on Linux
+        st = os.fstat(descriptor)
+    except OSError:  # pragma: no cover - fstat of a descriptor just opened does not fail on Linux
         file.close()
-        return None
-    if (st.st_size, st.st_mtime_ns, st.st_ino) != (facts.size, facts.mtime_ns, facts.inode):
+        return Stale.UNAVAILABLE
+    if not (stat.S_ISREG(st.st_mode) and facts.matches(st)):
         file.close()
-        return None
+        return Stale.CHANGED
     return file
 
 
-def file_body(file: BinaryIO, segments: tuple[ByteRange | bytes, ...], size: int, wrapper: object) -> Iterable[bytes]:
+def check_fresh(facts: FileFacts) -> Stale | None:
+    """For a response without a body: ``None`` if the file is still the one indexed."""
+    try:
+        st = os.stat(facts.path)
+    except OSError as error:
+        return Stale.CHANGED if error.errno in _GONE else Stale.UNAVAILABLE
+    return None if stat.S_ISREG(st.st_mode) and facts.matches(st) else Stale.CHANGED
+
+
+def file_body(file: BinaryIO, segments: tuple[ByteRange | bytes, ...], wrapper: object) -> Iterable[bytes]:
     """An iterable of the response body made of ``segments`` of ``file``.
 
     A single range goes through the server's ``wsgi.file_wrapper`` when there
-    is one: as the real file seeked to the range start when the server cannot
-    overrun (the range reaches the end of the file, or the server honours
-    Content-Length, as Gunicorn does, which then uses sendfile), otherwise as a
-    reader bounded to the range. Multipart bodies, and servers without a
+    is one: as the real file seeked to the range start when the server is
+    known to send no more than Content-Length (Gunicorn, which then uses
+    sendfile with an offset and a count), otherwise as a reader bounded to the
+    range, so that not even a file that grows while it is sent can make the
+    body longer than Content-Length. Multipart bodies, and servers without a
     file_wrapper, get a chunked iterator.
     """
     first = segments[0]
     if len(segments) == 1 and isinstance(first, ByteRange) and callable(wrapper):
         file.seek(first.start)
-        if first.stop == size or getattr(wrapper, "__module__", "").startswith(_LENGTH_RESPECTING_WRAPPERS):
+        if getattr(wrapper, "__module__", "").startswith(_LENGTH_RESPECTING_WRAPPERS):
             body: Iterable[bytes] = wrapper(file, BLOCK_SIZE)
         else:
             body = wrapper(BoundedReader(file, first.length), BLOCK_SIZE)
@@ -72,8 +100,8 @@ def file_body(file: BinaryIO, segments: tuple[ByteRange | bytes, ...], size: int
 class BoundedReader(io.RawIOBase):
     """A read-only view of ``length`` bytes from a file's current position.
 
-    It has no ``fileno()`` on purpose: a server that sendfile()s a descriptor
-    to its end would send past the range.
+    Its ``fileno()`` raises :class:`io.UnsupportedOperation` on purpose: a
+    server that sendfile()s a descriptor to its end would send past the range.
     """
 
     def __init__(self, file: BinaryIO, length: int) -> None:

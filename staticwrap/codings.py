@@ -10,8 +10,8 @@ from __future__ import annotations
 import base64
 import hashlib
 import zlib
-from collections.abc import Callable
-from typing import Any, NamedTuple
+from collections.abc import Iterator
+from typing import Any, NamedTuple, Protocol
 
 import brotli
 
@@ -41,7 +41,9 @@ class Digest(NamedTuple):
         return base64.urlsafe_b64encode(self.sha256[:16]).rstrip(b"=").decode("ascii")
 
 
-Decoder = Callable[[bytes], bytes]
+def digest_bytes(data: bytes) -> Digest:
+    """The :class:`Digest` of bytes in memory, as :func:`hash_file` gives for a file holding them."""
+    return Digest(hashlib.sha256(data).digest(), data[:SNIFF_SIZE])
 
 
 def hash_file(path: str) -> Digest:
@@ -75,31 +77,33 @@ def check_sibling(path: str, coding: str, original: Digest, original_size: int) 
     """Decode a precompressed sibling and compare it with its original.
 
     Reads the sibling once, hashing its raw bytes (for its own ETag) and its
-    decoded bytes (to compare). Decoding stops as soon as the output is longer
-    than the original, so a corrupt or hostile file costs bounded memory.
+    decoded bytes (to compare). The decoders hand out their output in pieces
+    of at most :data:`DECODE_LIMIT` bytes and decoding stops as soon as the
+    output is longer than the original, so a small hostile file (a
+    "decompression bomb") costs bounded memory.
     """
-    decoder_factory = _DECODERS.get(coding)
-    if decoder_factory is None:
+    decoder_class = _DECODERS.get(coding)
+    if decoder_class is None:
         return SiblingCheck(None, "the zstandard package is not installed (pip install 'staticwrap[zstd]')")
     raw = hashlib.sha256()
     decoded = hashlib.sha256()
     decoded_size = 0
     try:
-        decode, finish = decoder_factory()
+        decoder = decoder_class()
         with open(path, "rb") as file:
             head = file.read(SNIFF_SIZE)
+            if coding == "zstd" and (problem := _zstd_frame_problem(head)):
+                return SiblingCheck(None, problem)
             chunk = head
             while chunk:
                 raw.update(chunk)
-                output = decode(chunk)
-                decoded_size += len(output)
-                if decoded_size > original_size:
-                    return SiblingCheck(None, "it decodes to more bytes than the original file")
-                decoded.update(output)
+                for output in decoder.feed(chunk):
+                    decoded_size += len(output)
+                    if decoded_size > original_size:
+                        return SiblingCheck(None, "it decodes to more bytes than the original file")
+                    decoded.update(output)
                 chunk = file.read(CHUNK_SIZE)
-        tail = finish()
-        decoded_size += len(tail)
-        decoded.update(tail)
+        decoder.finish()
     except Exception as error:  # every decoder raises its own error class on corrupt input
         return SiblingCheck(None, f"it cannot be decoded as {coding} ({error})")
     if decoded_size != original_size or decoded.digest() != original.sha256:
@@ -107,70 +111,94 @@ def check_sibling(path: str, coding: str, original: Digest, original_size: int) 
     return SiblingCheck(Digest(raw.digest(), head), None)
 
 
-DecoderFactory = Callable[[], tuple[Decoder, Callable[[], bytes]]]
+#: The most output a decoder produces from one call.
+DECODE_LIMIT = 1024 * 1024
 
 
-def _gzip_decoder() -> tuple[Decoder, Callable[[], bytes]]:
-    inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
+class _Decoder(Protocol):
+    def feed(self, data: bytes) -> Iterator[bytes]:
+        """Decode ``data``, yielding the output in pieces of at most about DECODE_LIMIT bytes."""
 
-    def finish() -> bytes:
-        if not inflater.eof:
-            raise ValueError("truncated gzip stream")
+    def finish(self) -> None:
+        """Raise ValueError unless the stream ended exactly at the end of the input."""
+
+
+class _GzipDecoder:
+    def __init__(self) -> None:
+        self._inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
+
+    def feed(self, data: bytes) -> Iterator[bytes]:
+        inflater = self._inflater
+        while data:
+            if inflater.eof:
+                raise ValueError("data after the end of the gzip stream")
+            yield inflater.decompress(data, DECODE_LIMIT)
+            data = inflater.unconsumed_tail
         if inflater.unused_data:
             raise ValueError("data after the end of the gzip stream")
-        return inflater.flush()
 
-    return lambda data: inflater.decompress(data), finish
+    def finish(self) -> None:
+        if not self._inflater.eof:
+            raise ValueError("truncated gzip stream")
 
 
-def _brotli_decoder() -> tuple[Decoder, Callable[[], bytes]]:
-    decompressor = brotli.Decompressor()
+class _BrotliDecoder:
+    def __init__(self) -> None:
+        self._decompressor = brotli.Decompressor()
 
-    def finish() -> bytes:
-        if not decompressor.is_finished():
+    def feed(self, data: bytes) -> Iterator[bytes]:
+        decompressor = self._decompressor
+        yield decompressor.process(data, output_buffer_limit=DECODE_LIMIT)
+        while not decompressor.can_accept_more_data():
+            yield decompressor.process(b"", output_buffer_limit=DECODE_LIMIT)
+
+    def finish(self) -> None:
+        if not self._decompressor.is_finished():
             raise ValueError("truncated brotli stream")
-        return b""
-
-    return decompressor.process, finish
 
 
-_DECODERS: dict[str, DecoderFactory] = {"gzip": _gzip_decoder, "br": _brotli_decoder}
+_DECODERS: dict[str, type[_Decoder]] = {"gzip": _GzipDecoder, "br": _BrotliDecoder}
 
 try:
     import zstandard
 except ImportError:  # pragma: no cover - the zstd extra is installed in the test environments
-    pass
+    ZSTD_AVAILABLE = False
 else:
+    ZSTD_AVAILABLE = True
 
-    class _ZstdFrames:
-        """Decode a zstd stream of one or more frames (RFC 8878 §3.1), checking each frame header."""
+    class _ZstdDecoder:
+        """Decode a zstd stream of one or more frames (RFC 8878 §3.1), checking each frame header.
+
+        The decompressor has no output limit, so it is fed small slices: a
+        zstd block holds at most 128 KiB and takes at least 4 bytes, so 256
+        bytes of input give at most 8 MiB of output.
+        """
+
+        _SLICE = 256
 
         def __init__(self) -> None:
             self._frame: Any = None  # the decompressor of the frame being read, if one has begun
 
-        def decode(self, data: bytes) -> bytes:
-            output = []
-            while data:
-                if self._frame is None:
-                    if problem := _zstd_frame_problem(data):
-                        raise ValueError(problem)
-                    self._frame = zstandard.ZstdDecompressor().decompressobj()
-                output.append(self._frame.decompress(data))
-                data = b""
-                if self._frame.eof:
-                    data, self._frame = self._frame.unused_data, None
-            return b"".join(output)
+        def feed(self, data: bytes) -> Iterator[bytes]:
+            view = memoryview(data)
+            for start in range(0, len(view), self._SLICE):
+                piece = bytes(view[start : start + self._SLICE])
+                while piece:
+                    if self._frame is None:
+                        # Later frames: the decompressor refuses a larger window,
+                        # and a frame that needs a dictionary fails without one.
+                        decompressor = zstandard.ZstdDecompressor(max_window_size=ZSTD_MAX_WINDOW)
+                        self._frame = decompressor.decompressobj()
+                    yield self._frame.decompress(piece)
+                    piece = b""
+                    if self._frame.eof:
+                        piece, self._frame = self._frame.unused_data, None
 
-        def finish(self) -> bytes:
+        def finish(self) -> None:
             if self._frame is not None:
                 raise ValueError("truncated zstd frame")
-            return b""
 
-    def _zstd_decoder() -> tuple[Decoder, Callable[[], bytes]]:
-        frames = _ZstdFrames()
-        return frames.decode, frames.finish
-
-    _DECODERS["zstd"] = _zstd_decoder
+    _DECODERS["zstd"] = _ZstdDecoder
 
 
 def _zstd_frame_problem(head: bytes) -> str | None:

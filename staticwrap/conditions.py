@@ -10,6 +10,7 @@ import enum
 import re
 from typing import NamedTuple
 
+from ._syntax import OWS
 from .dates import parse_http_date
 
 # entity-tag = [ weak ] opaque-tag ; weak = %s"W/"
@@ -17,7 +18,10 @@ from .dates import parse_http_date
 # WSGI hands header values over as latin-1 decoded text, so obs-text
 # (%x80-FF) is the range \x80-\xff here.
 _ENTITY_TAG = re.compile(r'(W/)?("[\x21\x23-\x7e\x80-\xff]*")')
-_OWS = " \t"
+# #entity-tag: elements separated by OWS "," OWS, empty elements allowed
+# (§5.6.1). Quotes delimit each tag, so the pattern cannot backtrack badly.
+_TAG = r'(?:W/)?"[\x21\x23-\x7e\x80-\xff]*"'
+_ENTITY_TAG_LIST = re.compile(rf"(?:{_TAG})?(?:[ \t]*,[ \t]*(?:{_TAG})?)*")
 
 
 class EntityTag(NamedTuple):
@@ -47,31 +51,19 @@ def parse_entity_tag_list(value: str) -> list[EntityTag] | str | None:
     If-Match then fails (the client asked for safety) and If-None-Match passes.
     Empty list elements are skipped (§5.6.1.2).
     """
-    value = value.strip(_OWS)
+    value = value.strip(OWS)
     if value == ANY:
         return ANY
-    tags: list[EntityTag] = []
-    position, end = 0, len(value)
-    expect_tag = True
-    while position < end:
-        char = value[position]
-        if char in _OWS:
-            position += 1
-        elif char == ",":
-            expect_tag = True
-            position += 1
-        elif expect_tag and (match := _ENTITY_TAG.match(value, position)):
-            tags.append(EntityTag(match.group(2), match.group(1) is not None))
-            position = match.end()
-            expect_tag = False
-        else:
-            return None
-    return tags
+    # One pass of the regex engine validates the whole list, then another
+    # collects the tags: linear, and fast even for a megabyte of header.
+    if not _ENTITY_TAG_LIST.fullmatch(value):
+        return None
+    return [EntityTag(match.group(2), match.group(1) is not None) for match in _ENTITY_TAG.finditer(value)]
 
 
 def parse_entity_tag(value: str) -> EntityTag | None:
     """Parse a single entity tag, as in ``If-Range`` or ``ETag``; ``None`` if malformed."""
-    match = _ENTITY_TAG.fullmatch(value.strip(_OWS))
+    match = _ENTITY_TAG.fullmatch(value.strip(OWS))
     if match is None:
         return None
     return EntityTag(match.group(2), match.group(1) is not None)
@@ -147,7 +139,7 @@ def if_range_matches(if_range: str, *, etag: str, last_modified: int | None) -> 
     file has no Last-Modified, is false: the Range is then ignored and the
     whole representation sent, which is always safe.
     """
-    value = if_range.strip(_OWS)
+    value = if_range.strip(OWS)
     # A DQUOTE in the first three characters can only begin an entity-tag
     # (``"x"`` or ``W/"x"``); an HTTP-date never contains one.
     if '"' in value[:3]:

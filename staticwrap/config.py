@@ -11,6 +11,7 @@ from typing import Any
 
 from werkzeug.datastructures import Headers
 
+from ._syntax import TOKEN
 from .errors import ConfigurationError
 
 #: ``Cache-Control`` max-age for content-hashed files: one year, the longest
@@ -38,7 +39,6 @@ HeadersHook = Callable[[Headers, str, str], None]
 ImmutableOption = None | bool | str | re.Pattern[str] | ImmutableTest
 CorsOption = None | str | Collection[str] | CorsTest
 
-_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 
 #: serialized-origin = scheme "://" host [ ":" port ] (RFC 6454 §6.2). Both the
 #: configured origins and a request's Origin must match it: anything else is
@@ -90,7 +90,7 @@ class Config:
             raise ConfigurationError(f"max_age={max_age!r}: give a whole number of seconds >= 0, or None")
         if isinstance(max_ranges, bool) or not isinstance(max_ranges, int) or max_ranges < 1:
             raise ConfigurationError(f"max_ranges={max_ranges!r}: give a whole number >= 1 (the default is 16)")
-        if charset is not None and not (isinstance(charset, str) and _TOKEN.fullmatch(charset)):
+        if charset is not None and not (isinstance(charset, str) and TOKEN.fullmatch(charset)):
             raise ConfigurationError(f"charset={charset!r}: give a charset name such as 'utf-8', or None")
         if headers is not None and not callable(headers):
             raise ConfigurationError(
@@ -181,7 +181,8 @@ def _media_type_overrides(mimetypes: Mapping[str, str] | None) -> Mapping[str, s
         if not isinstance(key, str) or not key or "/" in key:
             raise ConfigurationError(f"mimetypes key {key!r}: give an extension ('.ext') or a whole file name")
         kind, slash, subtype = value.partition("/") if isinstance(value, str) else ("", "", "")
-        if not (slash and _TOKEN.fullmatch(kind) and _TOKEN.fullmatch(subtype.partition(";")[0].strip())):
+        printable = isinstance(value, str) and value.isascii() and value.isprintable()
+        if not (printable and slash and TOKEN.fullmatch(kind) and TOKEN.fullmatch(subtype.partition(";")[0].strip())):
             raise ConfigurationError(f"mimetypes[{key!r}]={value!r}: give a media type such as 'text/plain'")
         checked[key.lower()] = value
     return checked

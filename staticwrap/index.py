@@ -136,7 +136,7 @@ class Index:
     def _allowed(self, root: Root, directory: str, name: str) -> Found | None:
         """Apply the dotfile, name and symlink policy to one directory entry."""
         path = os.path.join(directory, name)
-        if name.startswith(".") and not self.config.allow_hidden and name not in _PUBLIC_DOT_NAMES:
+        if _is_hidden(name) and not self.config.allow_hidden:
             return None
         try:
             name.encode("utf-8")
@@ -149,13 +149,18 @@ class Index:
         except OSError as error:
             _warn(f"{path} cannot be read ({error.strerror}; a broken or looping symlink?); not served")
             return None
-        if is_link and not self.config.follow_symlinks:
+        if is_link:
             target = os.path.realpath(path)
-            if os.path.commonpath([target, root.real_path]) != root.real_path:
+            inside = os.path.commonpath([target, root.real_path]) == root.real_path
+            if not inside and not self.config.follow_symlinks:
                 _warn(
                     f"{path} is a symlink to {target}, outside {root.path}; not served "
                     "(pass follow_symlinks=True to serve links that leave the root)"
                 )
+                return None
+            # A link must not publish what the dotfile rule hides (pub/env -> ../.env).
+            hidden_part = os.path.relpath(target, root.real_path) if inside else os.path.basename(target)
+            if not self.config.allow_hidden and any(_is_hidden(part) for part in hidden_part.split(os.sep)):
                 return None
         return Found(path, result)
 
@@ -243,24 +248,28 @@ class Index:
         new entry replaces the old under every key; a vanished file is removed.
         """
         with self._lock:
-            path = asset.identity.file.path
-            for root in self.roots:
-                if asset.url.startswith(root.prefix) and os.path.commonpath([path, root.path]) == root.path:
-                    entry = self._lookup_on_disk(asset.url, only=root)
-                    keys = [key for key, value in self.files.items() if value is asset]
-                    for key in keys:
-                        if entry is None:
-                            self.files.pop(key, None)
-                        else:
-                            self.files[key] = entry
-                    return entry
-        return None  # pragma: no cover - an asset always comes from one of the roots
+            current = self.files.get(asset.url)
+            if current is not asset:
+                return current  # another request refreshed it meanwhile
+            # Looked up over all roots in order, the precedence of the scan.
+            entry = self._lookup_on_disk(asset.url)
+            if entry is None and _is_regular_file(asset.identity.file.path):
+                # A regular file is still there, but could not be read now
+                # (out of descriptors, an I/O error): a transient failure
+                # must not drop it from the index.
+                return asset
+            for key in [key for key, value in self.files.items() if value is asset]:
+                if entry is None:
+                    del self.files[key]
+                else:
+                    self.files[key] = entry
+            return entry
 
-    def _lookup_on_disk(self, url: str, only: Root | None = None) -> Entry | None:
-        for root in self.roots if only is None else [only]:
+    def _lookup_on_disk(self, url: str) -> Entry | None:
+        for root in self.roots:
             index_file = self.config.index_file
             bare_prefix = url + "/" == root.prefix and root.prefix != "/"
-            if bare_prefix and index_file is not None and self._listed(root, root.path, index_file):
+            if bare_prefix and index_file is not None and self._regular(root, root.path, index_file):
                 return Redirect(root.prefix)
             if not url.startswith(root.prefix):
                 continue
@@ -284,24 +293,39 @@ class Index:
                 return None
             if stat.S_ISDIR(found.stat.st_mode):
                 if last:
-                    has_index = self.config.index_file is not None and self._listed(
-                        root, found.path, self.config.index_file
-                    )
+                    index_file = self.config.index_file
+                    has_index = index_file is not None and self._regular(root, found.path, index_file)
                     return Redirect(url_dir + segment + "/") if has_index else None
                 directory, url_dir = found.path, url_dir + segment + "/"
                 continue
             if not last or not stat.S_ISREG(found.stat.st_mode):
                 return None
-            if segment != _original_name(segment) and _original_name(segment) in _listing(directory):
-                return None  # a precompressed sibling is never served on its own URL
+            original = _original_name(segment)
+            if original != segment and self._regular(root, directory, original):
+                return None  # a precompressed sibling is never served on its own URL (as in _scan)
             return self._build(root, url_dir + segment, found, functools.partial(self._listed, root, directory))
         return None
+
+    def _regular(self, root: Root, directory: str, name: str) -> bool:
+        found = self._listed(root, directory, name)
+        return found is not None and stat.S_ISREG(found.stat.st_mode)
 
     def _listed(self, root: Root, directory: str, name: str) -> Found | None:
         # The name must be one the directory really lists: "..", "." or "" never are.
         if not name or name not in _listing(directory):
             return None
         return self._allowed(root, directory, name)
+
+
+def _is_regular_file(path: str) -> bool:
+    try:
+        return stat.S_ISREG(os.stat(path).st_mode)
+    except OSError:
+        return False
+
+
+def _is_hidden(name: str) -> bool:
+    return name.startswith(".") and name not in _PUBLIC_DOT_NAMES and name not in {".", ".."}
 
 
 def _listing(directory: str) -> frozenset[str]:
@@ -319,19 +343,14 @@ def _original_name(name: str) -> str:
 
 
 def _unchanged(asset: Asset, found: Found, candidates: dict[str, Found]) -> bool:
-    if set(asset.coded) != set(candidates) or not _same_file(asset.identity.file, found.stat):
+    if set(asset.coded) != set(candidates) or not asset.identity.file.matches(found.stat):
         return False
-    return all(_same_file(variant.file, candidates[coding].stat) for coding, variant in asset.coded.items())
-
-
-def _same_file(facts: FileFacts, st: os.stat_result) -> bool:
-    """Whether a stat result still describes the file that was indexed."""
-    return (facts.size, facts.mtime_ns, facts.inode) == (st.st_size, st.st_mtime_ns, st.st_ino)
+    return all(variant.file.matches(candidates[coding].stat) for coding, variant in asset.coded.items())
 
 
 def _facts(found: Found, tag: str) -> FileFacts:
     st = found.stat
-    return FileFacts(found.path, st.st_size, st.st_mtime_ns, st.st_ino, tag)
+    return FileFacts(found.path, st.st_size, st.st_mtime_ns, st.st_ino, st.st_dev, tag)
 
 
 def _hash(found: Found) -> codings.Digest | None:
@@ -344,7 +363,10 @@ def _hash(found: Found) -> codings.Digest | None:
 
 def _trusted(record: FileRecord | None, st: os.stat_result, size: int | None = None) -> FileRecord | None:
     """``record`` if the file still has the size and mtime the build gave it."""
-    if record is None or record.mtime is None or int(st.st_mtime) != record.mtime:
+    # The build sets whole-second mtimes: a file edited since has a different
+    # mtime_ns (an edit landing on an exact second is the rare exception, and
+    # needs the same size too).
+    if record is None or record.mtime is None or st.st_mtime_ns != record.mtime * 1_000_000_000:
         return None
     return record if st.st_size == (record.size if size is None else size) else None
 

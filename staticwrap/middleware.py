@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 from urllib.parse import quote
 
+from ._syntax import SAFE_METHODS
 from .asset import Asset, Redirect
-from .body import file_body, open_checked
+from .body import Stale, check_fresh, file_body, open_checked
 from .config import Config
 from .index import Entry, Index, Root
-from .responder import Request, method_not_allowed, respond
+from .responder import Plan, Request, method_not_allowed, respond
 
 if TYPE_CHECKING:
     from ._types import StartResponse, WSGIApplication, WSGIEnvironment
@@ -126,20 +128,27 @@ class StaticWrap:
 
     def _serve(self, asset: Asset, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         request = _request(environ)
-        # Two tries: a file found changed on open is re-indexed, and the
-        # request is answered again from the new entry (rule 35).
+        # Two tries: a file found changed is re-indexed, and the request is
+        # answered again from the new entry (rule 35).
         for _attempt in range(2):
             plan = respond(asset, request, self.config)
             if plan.variant is None:
                 start_response(plan.status, plan.headers)
                 return []
-            file = open_checked(plan.variant.file)
-            if file is not None:
-                start_response(plan.status, plan.headers)
-                if request.method == "HEAD":
-                    file.close()
+            if not plan.segments or request.method == "HEAD":
+                # No body to read, but the answer (a 304 above all) must not
+                # come from an index entry whose file has changed.
+                stale = check_fresh(plan.variant.file)
+                if stale is None:
+                    start_response(plan.status, plan.headers)
                     return []
-                return file_body(file, plan.segments, plan.variant.size, environ.get("wsgi.file_wrapper"))
+            else:
+                opened = open_checked(plan.variant.file)
+                if not isinstance(opened, Stale):
+                    return _send(opened, plan, environ, start_response)
+                stale = opened
+            if stale is Stale.UNAVAILABLE:
+                return _unavailable(start_response)
             refreshed = self.index.refresh(asset)
             if not isinstance(refreshed, Asset):
                 break
@@ -148,22 +157,45 @@ class StaticWrap:
         return self.application(environ, start_response)
 
     def _redirect(self, entry: Redirect, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
-        method = environ.get("REQUEST_METHOD", "GET")
-        if method != "GET" and method != "HEAD":
+        if environ.get("REQUEST_METHOD", "GET") not in SAFE_METHODS:
             plan = method_not_allowed()
             start_response(plan.status, plan.headers)
             return []
         # A relative reference (§10.2.2): "dir/" resolves against the request
-        # URL wherever the application is mounted or proxied.
-        location = quote(entry.url.rstrip("/").rpartition("/")[2] + "/", safe=_SAFE_IN_URL)
+        # URL wherever the application is mounted or proxied. The name is
+        # percent-encoded as path data, and "./" keeps a name with a colon
+        # from reading as a scheme (RFC 3986 §4.2).
+        segment = entry.url.rstrip("/").rpartition("/")[2]
+        location = quote(segment, safe=_SAFE_IN_PATH) + "/"
+        if ":" in location:
+            location = "./" + location
         query = environ.get("QUERY_STRING", "")
         if query:
-            location += "?" + quote(query.encode("latin-1"), safe=_SAFE_IN_URL)
+            # A query that is not a PEP 3333 string (no server sends one) is
+            # dropped: no query is better than a 500.
+            with contextlib.suppress(UnicodeEncodeError):
+                location += "?" + quote(query.encode("latin-1"), safe=_SAFE_IN_URL)
         headers = [("Location", location), ("Content-Length", "0")]
         if self.config.max_age is not None:
             headers.append(("Cache-Control", f"public, max-age={self.config.max_age}"))
         start_response("302 Found", headers)
         return []
+
+
+def _send(file: BinaryIO, plan: Plan, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+    try:
+        start_response(plan.status, plan.headers)
+        return file_body(file, plan.segments, environ.get("wsgi.file_wrapper"))
+    except BaseException:
+        file.close()  # the server never got an iterable to close
+        raise
+
+
+def _unavailable(start_response: StartResponse) -> Iterable[bytes]:
+    # A transient failure to open a file that exists (out of descriptors, an
+    # I/O error): the index stays as it is, and the client may retry (§15.6.4).
+    start_response("503 Service Unavailable", [("Retry-After", "1"), ("Content-Length", "0")])
+    return []
 
 
 def _request(environ: WSGIEnvironment) -> Request:

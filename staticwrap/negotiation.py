@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
+from ._syntax import OWS, TOKEN
+
 IDENTITY = "identity"
 
 #: Codings staticwrap serves from precompressed files, in the server's order of
@@ -18,9 +20,6 @@ _ALIASES = {"x-gzip": "gzip"}
 # weight = OWS ";" OWS "q=" qvalue
 # qvalue = ( "0" [ "." 0*3DIGIT ] ) / ( "1" [ "." 0*3("0") ] )
 _QVALUE = re.compile(r"0(?:\.[0-9]{0,3})?|1(?:\.0{0,3})?")
-# token = 1*tchar
-_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
-_OWS = " \t"
 
 # An identity coding that the field neither names nor covers with "*" is still
 # acceptable (§12.5.3) but ranks below every coding the client asked for.
@@ -37,8 +36,8 @@ def parse_accept_encoding(value: str) -> dict[str, float]:
     weights: dict[str, float] = {}
     for element in value.split(","):
         coding, _, params = element.partition(";")
-        coding = coding.strip(_OWS).lower()
-        if not _TOKEN.fullmatch(coding):
+        coding = coding.strip(OWS).lower()
+        if not TOKEN.fullmatch(coding):
             continue
         quality = 1.0
         if params:
@@ -56,11 +55,11 @@ def _parse_weight(params: str) -> float | None:
     # the element malformed: it is dropped, never read as q=1.
     quality = 1.0
     for param in params.split(";"):
-        param = param.strip(_OWS)
+        param = param.strip(OWS)
         if not param:
             continue
         name, equals, raw = param.partition("=")
-        if not equals or not _TOKEN.fullmatch(name) or raw.startswith((" ", "\t")):
+        if not equals or not TOKEN.fullmatch(name) or raw.startswith((" ", "\t")):
             return None
         if name.lower() == "q":
             if not _QVALUE.fullmatch(raw):

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from typing import NamedTuple
 
-_OWS = " \t"
+from ._syntax import OWS
 
 # range-spec = int-range / suffix-range
 # int-range = first-pos "-" [ last-pos ] ; suffix-range = "-" suffix-length
@@ -74,7 +74,7 @@ def parse_range_header(value: str, *, max_ranges: int) -> list[RangeSpec] | None
     """
     # ranges-specifier = range-unit "=" range-set: no white space around "="
     # (the list rule of §5.6.1 allows OWS only next to commas).
-    unit, equals, range_set = value.strip(_OWS).partition("=")
+    unit, equals, range_set = value.strip(OWS).partition("=")
     if not equals or unit.lower() != "bytes" or range_set.startswith((" ", "\t")):
         return None
     # Split off at most what can be accepted (allowing for some empty list
@@ -85,7 +85,7 @@ def parse_range_header(value: str, *, max_ranges: int) -> list[RangeSpec] | None
         return None
     specs: list[RangeSpec] = []
     for element in elements:
-        element = element.strip(_OWS)
+        element = element.strip(OWS)
         if not element:
             continue
         match = _RANGE_SPEC.fullmatch(element)

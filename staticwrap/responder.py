@@ -12,6 +12,7 @@ from __future__ import annotations
 import secrets
 from typing import NamedTuple
 
+from ._syntax import SAFE_METHODS
 from ._types import HeaderList
 from .asset import CORS_EXPOSE, Asset, Variant
 from .conditions import Outcome, evaluate_preconditions, if_range_matches
@@ -20,6 +21,7 @@ from .negotiation import choose_coding
 from .ranges import (
     UNSATISFIABLE,
     ByteRange,
+    RangeSpec,
     format_content_range,
     format_unsatisfied_range,
     parse_range_header,
@@ -50,7 +52,12 @@ class Request(NamedTuple):
 
 
 class Plan(NamedTuple):
-    """What to send: ``variant`` is ``None`` when there is no body."""
+    """What to send.
+
+    ``variant`` is the file the answer was made from (``None`` for a 405 or a
+    preflight, which consult no file); ``segments`` is empty when there is no
+    body (304, 412, 416).
+    """
 
     status: str
     headers: HeaderList
@@ -61,13 +68,21 @@ class Plan(NamedTuple):
 def respond(asset: Asset, request: Request, config: Config) -> Plan:
     """Decide the response to a request for ``asset`` (RFC 9110 §9.3.1, §9.3.2, §13, §14)."""
     method = request.method
-    if method != "GET" and method != "HEAD":
+    if method not in SAFE_METHODS:
         if method == "OPTIONS" and request.preflight_method is not None and config.cors:
             return _preflight(request, config)
         # Preconditions are not evaluated for a request whose response would
         # not be 2xx (§13.2.1).
         return method_not_allowed()
-    variant = asset.variant(choose_coding(request.accept_encoding, asset.codings))
+    specs = None
+    if method == "GET" and request.range is not None:  # §14.2: Range is defined for GET only
+        specs = parse_range_header(request.range, max_ranges=config.max_ranges)
+    # Several ranges come from the identity bytes: a Content-Encoding on a
+    # multipart/byteranges body would claim the whole multipart text is coded.
+    if specs is not None and len(specs) > 1:
+        variant = asset.identity
+    else:
+        variant = asset.variant(choose_coding(request.accept_encoding, asset.codings))
     cors = cors_headers(config, request.origin)
     outcome = evaluate_preconditions(
         etag=variant.etag,
@@ -78,25 +93,21 @@ def respond(asset: Asset, request: Request, config: Config) -> Plan:
         if_unmodified_since=request.if_unmodified_since,
     )
     if outcome is Outcome.NOT_MODIFIED:
-        return Plan("304 Not Modified", variant.not_modified_headers + cors)
+        return Plan("304 Not Modified", variant.not_modified_headers + cors, variant)
     if outcome is Outcome.PRECONDITION_FAILED:
-        return Plan("412 Precondition Failed", [*variant.not_modified_headers, *cors, ("Content-Length", "0")])
-    # §14.2: Range is defined for GET only; If-Range is evaluated only with a Range.
-    if (
-        method == "GET"
-        and request.range is not None
-        and (
-            request.if_range is None
-            # Last-Modified is the identity file's: a sibling rebuilt since
-            # would match a date, so a coded variant resumes only by ETag.
-            or if_range_matches(
-                request.if_range,
-                etag=variant.etag,
-                last_modified=asset.last_modified if variant is asset.identity else None,
-            )
+        return Plan("412 Precondition Failed", [*variant.not_modified_headers, *cors, ("Content-Length", "0")], variant)
+    # If-Range is evaluated only with a Range (§13.1.5).
+    if specs is not None and (
+        request.if_range is None
+        # Last-Modified is the identity file's: a sibling rebuilt since
+        # would match a date, so a coded variant resumes only by ETag.
+        or if_range_matches(
+            request.if_range,
+            etag=variant.etag,
+            last_modified=asset.last_modified if variant is asset.identity else None,
         )
     ):
-        plan = _ranged(asset, variant, request.range, cors, config)
+        plan = _ranged(asset, variant, specs, cors)
         if plan is not None:
             return plan
     return Plan("200 OK", variant.ok_headers + cors, variant, (ByteRange(0, variant.size),))
@@ -110,16 +121,13 @@ def method_not_allowed() -> Plan:
     return Plan("405 Method Not Allowed", [("Allow", ALLOWED_METHODS), ("Content-Length", "0")])
 
 
-def _ranged(asset: Asset, variant: Variant, range_header: str, cors: HeaderList, config: Config) -> Plan | None:
-    specs = parse_range_header(range_header, max_ranges=config.max_ranges)
-    if specs is None:
-        return None
+def _ranged(asset: Asset, variant: Variant, specs: list[RangeSpec], cors: HeaderList) -> Plan | None:
     resolved = resolve_ranges(specs, variant.size)
     if resolved is None:
         return None
     if resolved is UNSATISFIABLE:
         content_range = ("Content-Range", format_unsatisfied_range(variant.size))
-        return Plan("416 Range Not Satisfiable", [*variant.unsatisfiable_headers, content_range, *cors])
+        return Plan("416 Range Not Satisfiable", [*variant.unsatisfiable_headers, content_range, *cors], variant)
     assert isinstance(resolved, list)
     if len(resolved) == 1:
         (byte_range,) = resolved

@@ -1,0 +1,410 @@
+"""Precompressed siblings: write ``x.css.br``, ``x.css.zst`` and ``x.css.gz`` next to ``x.css``.
+
+The server sends a sibling only after checking, at startup, that it decodes to
+its original (HTTP.md rule 28). This module checks the same thing when it
+writes one, with the same decoder (:func:`staticwrap.codings.check_sibling`),
+so a build never leaves a sibling the server would refuse.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gzip
+import multiprocessing
+import os
+import stat
+import tempfile
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor, as_completed
+from fractions import Fraction
+from typing import NamedTuple
+
+import brotli
+
+from .codings import SIBLING_SUFFIXES, WRITTEN_SUFFIXES, ZSTD_MAX_WINDOW, Digest, check_sibling, digest_bytes
+from .errors import ConfigurationError, StaticwrapError
+
+try:
+    import zstandard
+except ImportError:  # pragma: no cover - the zstd extra is installed in the test environments
+    CODINGS: tuple[str, ...] = ("br", "gzip")
+else:
+    CODINGS = ("br", "zstd", "gzip")
+
+#: Keep a variant only when it is at least this fraction smaller than its original:
+#: below that, the bytes saved do not pay for a second file and a Vary header.
+DEFAULT_MIN_SAVING = 0.05
+
+_KNOWN_CODINGS = ("br", "zstd", "gzip")
+_SIBLING_ENDINGS = tuple(suffix for _, suffix in SIBLING_SUFFIXES)
+
+# RFC 9659 §3: a "zstd" encoder MUST NOT need a window above 8 MiB (2**23).
+_ZSTD_WINDOW_LOG = ZSTD_MAX_WINDOW.bit_length() - 1
+
+# Files whose bytes are already compressed: encoding them again costs time (brotli
+# at quality 11 is slow) and rarely saves the 5% that min_saving asks for. The
+# threshold is still the safety net for anything this list misses.
+SKIP_EXTENSIONS: frozenset[str] = frozenset(
+    {
+        # Images. JPEG 2000 (jp2 j2k jpx) is wavelet-coded. Left out on purpose,
+        # because they compress well: svg (text), bmp and ico (mostly raw
+        # bitmaps), tif/tiff (often uncompressed).
+        *("jpg", "jpeg", "jpe", "jfif", "pjpeg", "pjp", "png", "apng", "gif", "webp", "avif"),
+        *("jxl", "heic", "heif", "jp2", "j2k", "jpx"),
+        # svgz is SVG that is already gzipped (RFC 1952), served as image/svg+xml.
+        "svgz",
+        # Fonts: WOFF is zlib-compressed per table, WOFF2 is brotli. TTF, OTF and
+        # EOT are plain tables (EOT's MTX compression is rare), so they are compressed.
+        *("woff", "woff2"),
+        # Audio and video containers hold compressed streams. "ts" is missing on
+        # purpose: on the web it is far more often TypeScript than MPEG-TS.
+        *("mp3", "aac", "m4a", "m4b", "oga", "ogg", "opus", "flac", "weba", "wma", "amr", "mka"),
+        *("mp4", "m4v", "mov", "webm", "mkv", "ogv", "avi", "wmv", "asf", "flv", "f4v", "swf"),
+        *("3gp", "3gpp", "3g2", "mpg", "mpeg", "m2ts", "mts"),
+        # Archives and compressed data.
+        *("zip", "gz", "tgz", "bz2", "tbz", "tbz2", "xz", "txz", "lz", "lzma", "lz4", "zst", "tzst"),
+        *("br", "7z", "rar", "cab", "dmg"),
+        # ZIP containers under other names: Java and Python packages, browser
+        # extensions, mobile apps, e-books, OOXML and OpenDocument files.
+        *("jar", "war", "ear", "whl", "egg", "apk", "aab", "ipa", "xpi", "crx", "nupkg", "epub"),
+        *("docx", "xlsx", "pptx", "odt", "ods", "odp", "odg"),
+        # PDF content streams are nearly always deflated (FlateDecode).
+        "pdf",
+    }
+)
+
+
+class CompressError(StaticwrapError):
+    """A variant that was written does not decode to its original; the message names the file."""
+
+
+class CompressResult(NamedTuple):
+    """What :func:`compress_file` did to one file."""
+
+    path: str
+    #: The size of the original file in bytes.
+    original_size: int
+    #: The size of each variant kept, by coding (written now or reused).
+    sizes: dict[str, int]
+    #: The codings whose existing sibling was kept without encoding again.
+    reused: tuple[str, ...]
+    #: True if the file was not considered at all (its extension, or an empty file).
+    skipped: bool
+
+
+def should_compress(name: str) -> bool:
+    """Whether a file name is worth compressing: not a sibling, not an already-compressed format."""
+    lower = os.path.basename(name).lower()
+    if lower.endswith(_SIBLING_ENDINGS):
+        return False
+    _, dot, extension = lower.rpartition(".")
+    return not (dot and extension in SKIP_EXTENSIONS)
+
+
+def encode(data: bytes, coding: str) -> bytes:
+    """Encode bytes with one content coding, at the slowest, smallest settings.
+
+    The output is deterministic: the same input gives the same bytes, so
+    rebuilding does not change a sibling's ETag.
+    """
+    if coding == "br":
+        # Quality 11 with the library's default 4 MiB window (lgwin 22); RFC 7932
+        # §9.1 lets a stream ask a decoder for up to 16 MiB, so this is safe.
+        compressed: bytes = brotli.compress(data, quality=11, lgwin=22)
+        return compressed
+    if coding == "gzip":
+        # mtime=0 and no file name (RFC 1952 §2.3.1 MTIME, FNAME), so that the
+        # header depends on nothing but the data (and zlib's OS byte, per platform).
+        return gzip.compress(data, compresslevel=9, mtime=0)
+    if coding == "zstd" and "zstd" in CODINGS:
+        return _encode_zstd(data)
+    raise ConfigurationError(_coding_problem(coding))
+
+
+def _encode_zstd(data: bytes) -> bytes:
+    # Level 19 asks for an 8 MiB window today; the cap keeps RFC 9659 §3 true
+    # whatever a future zstd table says. One frame, with the content size (so a
+    # decoder can allocate once) and a checksum, and no dictionary: plain "zstd"
+    # gives the decoder no way to get one (HTTP.md rule 27).
+    size = len(data)
+    level_window = zstandard.ZstdCompressionParameters.from_level(19, source_size=size).window_log
+    params = zstandard.ZstdCompressionParameters.from_level(
+        19,
+        source_size=size,
+        window_log=min(level_window, _ZSTD_WINDOW_LOG),
+        write_checksum=1,
+        write_content_size=1,
+        write_dict_id=0,
+    )
+    compressed: bytes = zstandard.ZstdCompressor(compression_params=params).compress(data)
+    return compressed
+
+
+def compress_file(
+    path: str, *, codings: Sequence[str] = CODINGS, min_saving: float = DEFAULT_MIN_SAVING
+) -> CompressResult:
+    """Write the precompressed siblings of one file, keeping only those that save enough.
+
+    A variant is kept when ``len(variant) <= (1 - min_saving) * len(original)``.
+    Each kept one is written atomically, with the original's mtime, and checked
+    to decode to the original. Siblings of a requested coding that is not kept
+    are removed, as is a ``.zstd`` once ``.zst`` is written; a sibling of a coding
+    not requested is removed only if it no longer decodes to the original.
+    An existing sibling that is not older than the original, saves enough and
+    decodes to it is kept as it is (listed in ``reused``).
+
+    :raises CompressError: a variant written does not decode to the original.
+    :raises ConfigurationError: ``codings`` or ``min_saving`` cannot be used.
+    """
+    wanted = _check_codings(codings)
+    keep_ratio = _keep_ratio(min_saving)
+    if not should_compress(path):
+        return CompressResult(path, os.stat(path).st_size, {}, (), True)
+    with open(path, "rb") as file:
+        original = os.fstat(file.fileno())
+        data = file.read()
+    if not data:
+        return CompressResult(path, 0, {}, (), True)
+    # The digest of exactly the bytes encoded, so a file changed while we
+    # work is caught by the check rather than half-described.
+    digest = digest_bytes(data)
+    limit = keep_ratio * len(data)
+    sizes: dict[str, int] = {}
+    reused: list[str] = []
+    for coding in wanted:
+        target = path + WRITTEN_SUFFIXES[coding]
+        if (size := _reusable(target, coding, digest, original, limit)) is not None:
+            sizes[coding] = size
+            reused.append(coding)
+            continue
+        variant = encode(data, coding)
+        if len(variant) <= limit:
+            _write(target, variant, coding, digest, original)
+            sizes[coding] = len(variant)
+    for coding, suffix in SIBLING_SUFFIXES:
+        sibling = path + suffix
+        if coding in wanted:
+            if coding not in sizes or suffix != WRITTEN_SUFFIXES[coding]:
+                _remove(sibling)
+        elif coding in CODINGS and os.path.lexists(sibling) and _stale(sibling, coding, digest, len(data)):
+            _remove(sibling)  # the server would refuse it anyway
+    return CompressResult(path, len(data), sizes, tuple(reused), False)
+
+
+def _stale(sibling: str, coding: str, digest: Digest, size: int) -> bool:
+    return check_sibling(sibling, coding, digest, size).problem is not None
+
+
+def _reusable(target: str, coding: str, digest: Digest, original: os.stat_result, limit: Fraction) -> int | None:
+    try:
+        sibling = os.stat(target)
+    except FileNotFoundError:
+        return None
+    if not stat.S_ISREG(sibling.st_mode) or sibling.st_mtime_ns < original.st_mtime_ns or sibling.st_size > limit:
+        return None
+    return None if _stale(target, coding, digest, original.st_size) else sibling.st_size
+
+
+def _write(target: str, variant: bytes, coding: str, digest: Digest, original: os.stat_result) -> None:
+    directory, name = os.path.split(target)
+    # A dot name in the same directory: os.replace is then an atomic rename, and
+    # neither the server's scan nor compress_tree picks up a half-written file.
+    fd, temp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=directory or None)
+    try:
+        with os.fdopen(fd, "wb") as file:
+            file.write(variant)
+        # mkstemp makes the file 0600; the server must be able to read the
+        # sibling whenever it can read the original. No execute or setuid bits.
+        os.chmod(temp, stat.S_IMODE(original.st_mode) & 0o666)
+        # Tools that compare mtimes (rsync -u, make, our own reuse test) see
+        # the pair as one version.
+        os.utime(temp, ns=(original.st_atime_ns, original.st_mtime_ns))
+        check = check_sibling(temp, coding, digest, original.st_size)
+        if check.problem is not None:
+            source = target[: -len(WRITTEN_SUFFIXES[coding])]
+            raise CompressError(f"the {coding} encoding of {source} is wrong and was not written: {check.problem}")
+        os.replace(temp, target)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temp)
+        raise
+
+
+def _remove(path: str) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path)
+
+
+def compress_tree(
+    root: str,
+    *,
+    codings: Sequence[str] = CODINGS,
+    min_saving: float = DEFAULT_MIN_SAVING,
+    jobs: int | None = None,
+    progress: Callable[[CompressResult], None] | None = None,
+) -> list[CompressResult]:
+    """Run :func:`compress_file` on every file under ``root``, in parallel processes.
+
+    Dotfiles and dot-directories are left out, as are siblings whose original
+    is next to them, and symlinks that lead out of ``root`` (the server does not
+    serve those either). Each directory is visited once, even if symlinks
+    reach it twice. The results come in sorted walk order; see
+    :func:`compress_paths` for ``jobs`` and ``progress``.
+
+    :raises CompressError: a variant written does not decode to its original.
+    :raises ConfigurationError: an option cannot be used, or ``root`` is not a directory.
+    """
+    _check_options(codings, min_saving, jobs)
+    if not os.path.isdir(root):
+        raise ConfigurationError(f"root={root!r}: not a directory; give the directory of the static files")
+    return compress_paths(list(_walk(root)), codings=codings, min_saving=min_saving, jobs=jobs, progress=progress)
+
+
+def compress_paths(
+    paths: Sequence[str],
+    *,
+    codings: Sequence[str] = CODINGS,
+    min_saving: float = DEFAULT_MIN_SAVING,
+    jobs: int | None = None,
+    progress: Callable[[CompressResult], None] | None = None,
+) -> list[CompressResult]:
+    """Run :func:`compress_file` on each path, in parallel processes; one result per path, in order.
+
+    :param jobs: the number of processes; ``None`` for one per CPU, ``1`` to work in this process.
+    :param progress: called in this process with each result, as each file is done.
+    :raises CompressError: a variant written does not decode to its original.
+    :raises ConfigurationError: ``codings``, ``min_saving`` or ``jobs`` cannot be used.
+    """
+    wanted = _check_options(codings, min_saving, jobs)
+    results: list[CompressResult | None] = [None] * len(paths)
+
+    def done(index: int, result: CompressResult) -> None:
+        results[index] = result
+        if progress is not None:
+            progress(result)
+
+    todo: list[int] = []
+    for index, path in enumerate(paths):
+        if should_compress(path):
+            todo.append(index)
+        else:  # only a stat: not worth a trip to another process
+            done(index, compress_file(path, codings=wanted, min_saving=min_saving))
+    workers = min(jobs or os.cpu_count() or 1, len(todo))
+    if workers <= 1:
+        for index in todo:
+            done(index, compress_file(paths[index], codings=wanted, min_saving=min_saving))
+    else:
+        with ProcessPoolExecutor(max_workers=workers, mp_context=_process_context()) as pool:
+            futures: dict[Future[CompressResult], int] = {
+                pool.submit(compress_file, paths[index], codings=wanted, min_saving=min_saving): index for index in todo
+            }
+            try:
+                for future in as_completed(futures):
+                    done(futures[future], future.result())
+            except BaseException:
+                pool.shutdown(cancel_futures=True)  # do not start files after a failure
+                raise
+    return [result for result in results if result is not None]
+
+
+def _process_context() -> multiprocessing.context.BaseContext:
+    # Forking a process that has threads can deadlock the child (Python 3.12
+    # warns about it); forkserver and spawn start workers from a clean process.
+    methods = multiprocessing.get_all_start_methods()
+    return multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
+
+
+def _walk(root: str) -> Iterator[str]:
+    top = os.stat(root)
+    yield from _walk_directory(root, os.path.realpath(root), {(top.st_dev, top.st_ino)})
+
+
+def _walk_directory(directory: str, real_root: str, seen: set[tuple[int, int]]) -> Iterator[str]:
+    with os.scandir(directory) as listing:
+        entries = sorted(listing, key=lambda entry: entry.name)
+    names = {entry.name for entry in entries}
+    for entry in entries:
+        name = entry.name
+        if name.startswith(".") or any(name.endswith(s) and name[: -len(s)] in names for s in _SIBLING_ENDINGS):
+            continue
+        if entry.is_symlink() and not _inside(os.path.realpath(entry.path), real_root):
+            continue
+        try:
+            info = os.stat(entry.path)
+        except OSError:  # a broken or looping symlink
+            continue
+        if stat.S_ISDIR(info.st_mode):
+            if (info.st_dev, info.st_ino) not in seen:
+                seen.add((info.st_dev, info.st_ino))
+                yield from _walk_directory(entry.path, real_root, seen)
+        elif stat.S_ISREG(info.st_mode):
+            yield entry.path
+
+
+def _inside(path: str, real_root: str) -> bool:
+    try:
+        return os.path.commonpath([path, real_root]) == real_root
+    except ValueError:  # pragma: no cover - on Windows, paths on two drives have no common path
+        return False
+
+
+def format_summary(results: Sequence[CompressResult], seconds: float) -> str:
+    """A short report of a run, for people.
+
+    Counts files compressed (of which reused: nothing new was written),
+    not worth compressing, and skipped. For each coding, the bytes a client
+    accepting it downloads for all the files considered (the original where no
+    variant was kept), and the share saved against the originals.
+    """
+    considered = [result for result in results if not result.skipped]
+    compressed = [result for result in considered if result.sizes]
+    reused = sum(1 for result in compressed if set(result.reused) == set(result.sizes))
+    total = sum(result.original_size for result in considered)
+    lines = [
+        f"{len(compressed)} files compressed ({reused} reused unchanged), "
+        f"{len(considered) - len(compressed)} not worth compressing, "
+        f"{len(results) - len(considered)} skipped, in {seconds:.2f} s",
+        f"  originals: {total:,} bytes",
+    ]
+    for coding in _KNOWN_CODINGS:
+        if total and any(coding in result.sizes for result in considered):
+            after = sum(result.sizes.get(coding, result.original_size) for result in considered)
+            lines.append(f"  {coding}: {after:,} bytes, {100 * (total - after) / total:.1f}% saved")
+    return "\n".join(lines)
+
+
+def _check_options(codings: Sequence[str], min_saving: float, jobs: int | None) -> tuple[str, ...]:
+    wanted = _check_codings(codings)
+    _keep_ratio(min_saving)
+    if jobs is not None and (isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1):
+        raise ConfigurationError(f"jobs={jobs!r}: give a number of processes >= 1, or None for one per CPU")
+    return wanted
+
+
+def _check_codings(codings: Sequence[str]) -> tuple[str, ...]:
+    if isinstance(codings, str):
+        raise ConfigurationError(f"codings={codings!r}: give a sequence of codings, such as ('br', 'gzip')")
+    wanted = tuple(dict.fromkeys(codings))
+    if not wanted:
+        raise ConfigurationError(f"codings=(): name at least one of {', '.join(CODINGS)}")
+    for coding in wanted:
+        if coding not in CODINGS:
+            raise ConfigurationError(_coding_problem(coding))
+    return wanted
+
+
+def _coding_problem(coding: str) -> str:
+    if coding in _KNOWN_CODINGS:
+        return f"codings: {coding} needs the zstandard package: pip install 'staticwrap[zstd]', or leave {coding} out"
+    return f"codings: unknown coding {coding!r}; choose from {', '.join(CODINGS)}"
+
+
+def _keep_ratio(min_saving: float) -> Fraction:
+    if isinstance(min_saving, bool) or not isinstance(min_saving, (int, float)) or not 0 <= min_saving < 1:
+        raise ConfigurationError(
+            f"min_saving={min_saving!r}: give a fraction from 0 up to (not including) 1, such as 0.05 for 5%"
+        )
+    # Exact decimal arithmetic: 0.05 means 1/20, so a 95-byte variant of a
+    # 100-byte file is kept, as the documented rule says, and not lost to the
+    # float 0.05 being a little more than 1/20.
+    return 1 - Fraction(repr(float(min_saving)))
