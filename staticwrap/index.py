@@ -13,53 +13,33 @@ import functools
 import os
 import stat
 import threading
-import time
-import warnings
 from collections.abc import Callable, Iterator
-from typing import NamedTuple
 
 from . import codings
-from .asset import Asset, FileFacts, Redirect, build_asset
+from .asset import Asset, Redirect, build_asset
 from .config import Config
-from .errors import ConfigurationError, StaticwrapWarning
-from .manifest import FileRecord, Manifest, read_manifest
+from .errors import ConfigurationError
+from .manifest import read_manifest
 from .mediatypes import DEFAULT_MEDIA_TYPES, lookup_media_type, sniff_media_type, with_charset
 from .negotiation import IDENTITY, SERVER_ORDER
+from .tree import (
+    Found,
+    Root,
+    allowed,
+    file_facts,
+    hash_found,
+    is_regular_file,
+    last_modified,
+    listing,
+    normalize_prefix,
+    original_name,
+    trusted,
+    unchanged,
+    warn,
+)
 
 Entry = Asset | Redirect
-
-# Directories that are public by convention although their name starts with a
-# dot (RFC 8615: /.well-known/ is meant to be published).
-_PUBLIC_DOT_NAMES = frozenset({".well-known"})
-
-
-class Root(NamedTuple):
-    """A directory served at a URL prefix (``"/static/"``; ``"/"`` for the top)."""
-
-    path: str
-    real_path: str
-    prefix: str
-    manifest: Manifest
-
-
-class Found(NamedTuple):
-    """A file the policy allows: its path and the result of ``stat`` (following links)."""
-
-    path: str
-    stat: os.stat_result
-
-
 SiblingLookup = Callable[[str], Found | None]
-
-
-def normalize_prefix(prefix: str) -> str:
-    """``"static"``, ``"/static"`` and ``"/static/"`` all mean ``"/static/"``."""
-    if not isinstance(prefix, str) or "\\" in prefix or "\x00" in prefix or "?" in prefix or "#" in prefix:
-        raise ConfigurationError(f"prefix={prefix!r}: give a URL path such as '/static/'")
-    stripped = prefix.strip("/")
-    if "//" in prefix or (stripped and any(part in {"", ".", ".."} for part in stripped.split("/"))):
-        raise ConfigurationError(f"prefix={prefix!r}: a URL prefix cannot contain '//', '.' or '..' segments")
-    return f"/{stripped}/" if stripped else "/"
 
 
 class Index:
@@ -101,26 +81,26 @@ class Index:
             with os.scandir(directory) as listing:
                 names = sorted(entry.name for entry in listing)
         except OSError as error:
-            _warn(f"cannot list directory {directory} ({error.strerror}); its files are not served")
+            warn(f"cannot list directory {directory} ({error.strerror}); its files are not served")
             return
         regular: dict[str, Found] = {}
         for name in names:
-            found = self._allowed(root, directory, name)
+            found = allowed(root, directory, name, self.config)
             if found is None:
                 continue
             if stat.S_ISDIR(found.stat.st_mode):
                 key = (found.stat.st_dev, found.stat.st_ino)
                 if key in ancestors:
-                    _warn(f"{found.path} leads back to a directory above it (a symlink loop); not followed")
+                    warn(f"{found.path} leads back to a directory above it (a symlink loop); not followed")
                     continue
                 yield from self._scan(root, found.path, url_dir + name + "/", (*ancestors, key))
             elif stat.S_ISREG(found.stat.st_mode):
                 regular[name] = found
             else:
-                _warn(f"{found.path} is not a regular file (a FIFO, socket or device); not served")
+                warn(f"{found.path} is not a regular file (a FIFO, socket or device); not served")
         siblings_of = {name + suffix for name in regular for _, suffix in codings.SIBLING_SUFFIXES}
         for name, found in regular.items():
-            if name in siblings_of and _original_name(name) in regular:
+            if name in siblings_of and original_name(name) in regular:
                 continue  # a precompressed sibling is served only through its original
             asset = self._build(root, url_dir + name, found, lambda sibling: regular.get(sibling))
             if asset is not None:
@@ -133,37 +113,6 @@ class Index:
             if url_dir != "/":
                 yield url_dir[:-1], Redirect(url_dir)
 
-    def _allowed(self, root: Root, directory: str, name: str) -> Found | None:
-        """Apply the dotfile, name and symlink policy to one directory entry."""
-        path = os.path.join(directory, name)
-        if _is_hidden(name) and not self.config.allow_hidden:
-            return None
-        try:
-            name.encode("utf-8")
-        except UnicodeEncodeError:
-            _warn(f"{path!r} has a name that is not valid UTF-8, so no URL can name it; not served")
-            return None
-        try:
-            result = os.stat(path)
-            is_link = os.path.islink(path)
-        except OSError as error:
-            _warn(f"{path} cannot be read ({error.strerror}; a broken or looping symlink?); not served")
-            return None
-        if is_link:
-            target = os.path.realpath(path)
-            inside = os.path.commonpath([target, root.real_path]) == root.real_path
-            if not inside and not self.config.follow_symlinks:
-                _warn(
-                    f"{path} is a symlink to {target}, outside {root.path}; not served "
-                    "(pass follow_symlinks=True to serve links that leave the root)"
-                )
-                return None
-            # A link must not publish what the dotfile rule hides (pub/env -> ../.env).
-            hidden_part = os.path.relpath(target, root.real_path) if inside else os.path.basename(target)
-            if not self.config.allow_hidden and any(_is_hidden(part) for part in hidden_part.split(os.sep)):
-                return None
-        return Found(path, result)
-
     def _build(self, root: Root, url: str, found: Found, sibling: SiblingLookup) -> Asset | None:
         name = os.path.basename(found.path)
         candidates: dict[str, Found] = {}
@@ -174,41 +123,41 @@ class Index:
             if candidate.stat.st_size < found.stat.st_size:  # else sending it saves nothing
                 candidates[coding] = candidate
         cached = self._built.get(url)
-        if cached is not None and _unchanged(cached, found, candidates):
+        if cached is not None and unchanged(cached, found, candidates):
             return cached
         relative = url[len(root.prefix) :]
         # A file the build described, still with the size and mtime it wrote,
         # is not read again: its hashes come from the manifest.
-        record = _trusted(root.manifest.outputs.get(relative), found.stat)
+        record = trusted(root.manifest.outputs.get(relative), found.stat)
         digest: codings.Digest | None = None
         if record is None or record.etag is None:
-            if (digest := _hash(found)) is None:
+            if (digest := hash_found(found)) is None:
                 return None
             tag = digest.tag
         else:
             tag = record.etag
-        facts = {IDENTITY: _facts(found, tag)}
+        files = {IDENTITY: file_facts(found, tag)}
         for coding in SERVER_ORDER:
             if coding not in candidates:
                 continue
             candidate = candidates[coding]
             built = record.variants.get(coding) if record is not None else None
-            if built is not None and _trusted(record, candidate.stat, built.size) is not None:
-                facts[coding] = _facts(candidate, built.etag)
+            if built is not None and trusted(record, candidate.stat, built.size) is not None:
+                files[coding] = file_facts(candidate, built.etag)
                 continue
-            if digest is None and (digest := _hash(found)) is None:
+            if digest is None and (digest := hash_found(found)) is None:
                 return None
             check = codings.check_sibling(candidate.path, coding, digest, found.stat.st_size)
             if check.digest is None:
-                _warn(f"{candidate.path} is not served as the {coding} coding of {found.path}: {check.problem}")
+                warn(f"{candidate.path} is not served as the {coding} coding of {found.path}: {check.problem}")
                 continue
-            facts[coding] = _facts(candidate, check.digest.tag)
+            files[coding] = file_facts(candidate, check.digest.tag)
         test = self.config.immutable
         asset = build_asset(
             url,
-            facts,
+            files,
             content_type=self._content_type(name, found.path, digest),
-            last_modified=_last_modified(found.stat),
+            last_modified=last_modified(found.stat),
             immutable=test is not None and (relative in root.manifest.hashed_names or test(url)),
             config=self.config,
         )
@@ -253,7 +202,7 @@ class Index:
                 return current  # another request refreshed it meanwhile
             # Looked up over all roots in order, the precedence of the scan.
             entry = self._lookup_on_disk(asset.url)
-            if entry is None and _is_regular_file(asset.identity.file.path):
+            if entry is None and is_regular_file(asset.identity.file.path):
                 # A regular file is still there, but could not be read now
                 # (out of descriptors, an I/O error): a transient failure
                 # must not drop it from the index.
@@ -300,7 +249,7 @@ class Index:
                 continue
             if not last or not stat.S_ISREG(found.stat.st_mode):
                 return None
-            original = _original_name(segment)
+            original = original_name(segment)
             if original != segment and self._regular(root, directory, original):
                 return None  # a precompressed sibling is never served on its own URL (as in _scan)
             return self._build(root, url_dir + segment, found, functools.partial(self._listed, root, directory))
@@ -312,74 +261,6 @@ class Index:
 
     def _listed(self, root: Root, directory: str, name: str) -> Found | None:
         # The name must be one the directory really lists: "..", "." or "" never are.
-        if not name or name not in _listing(directory):
+        if not name or name not in listing(directory):
             return None
-        return self._allowed(root, directory, name)
-
-
-def _is_regular_file(path: str) -> bool:
-    try:
-        return stat.S_ISREG(os.stat(path).st_mode)
-    except OSError:
-        return False
-
-
-def _is_hidden(name: str) -> bool:
-    return name.startswith(".") and name not in _PUBLIC_DOT_NAMES and name not in {".", ".."}
-
-
-def _listing(directory: str) -> frozenset[str]:
-    try:
-        return frozenset(os.listdir(directory))
-    except OSError:
-        return frozenset()
-
-
-def _original_name(name: str) -> str:
-    for _, suffix in codings.SIBLING_SUFFIXES:
-        if name.endswith(suffix):
-            return name[: -len(suffix)]
-    return name
-
-
-def _unchanged(asset: Asset, found: Found, candidates: dict[str, Found]) -> bool:
-    if set(asset.coded) != set(candidates) or not asset.identity.file.matches(found.stat):
-        return False
-    return all(variant.file.matches(candidates[coding].stat) for coding, variant in asset.coded.items())
-
-
-def _facts(found: Found, tag: str) -> FileFacts:
-    st = found.stat
-    return FileFacts(found.path, st.st_size, st.st_mtime_ns, st.st_ino, st.st_dev, tag)
-
-
-def _hash(found: Found) -> codings.Digest | None:
-    try:
-        return codings.hash_file(found.path)
-    except OSError as error:
-        _warn(f"{found.path} cannot be read ({error.strerror}); not served")
-        return None
-
-
-def _trusted(record: FileRecord | None, st: os.stat_result, size: int | None = None) -> FileRecord | None:
-    """``record`` if the file still has the size and mtime the build gave it."""
-    # The build sets whole-second mtimes: a file edited since has a different
-    # mtime_ns (an edit landing on an exact second is the rare exception, and
-    # needs the same size too).
-    if record is None or record.mtime is None or st.st_mtime_ns != record.mtime * 1_000_000_000:
-        return None
-    return record if st.st_size == (record.size if size is None else size) else None
-
-
-def _last_modified(st: os.stat_result) -> int | None:
-    # §8.8.2.1: never later than the Date of the response: clamp a future
-    # mtime to now. An mtime of 0 is a placeholder (reproducible builds,
-    # some archives), not a date; send no Last-Modified for it.
-    mtime = int(st.st_mtime)
-    if mtime <= 0:
-        return None
-    return min(mtime, int(time.time()))
-
-
-def _warn(message: str) -> None:
-    warnings.warn(f"staticwrap: {message}", StaticwrapWarning, stacklevel=3)
+        return allowed(root, directory, name, self.config)

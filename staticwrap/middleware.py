@@ -12,8 +12,9 @@ from ._syntax import SAFE_METHODS
 from .asset import Asset, Redirect
 from .body import Stale, check_fresh, file_body, open_checked
 from .config import Config
-from .index import Entry, Index, Root
+from .index import Entry, Index
 from .responder import Plan, Request, method_not_allowed, respond
+from .tree import Root
 
 if TYPE_CHECKING:
     from ._types import StartResponse, WSGIApplication, WSGIEnvironment

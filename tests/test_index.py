@@ -22,7 +22,8 @@ import zstandard
 from staticwrap import ConfigurationError, StaticWrap, StaticwrapWarning
 from staticwrap.asset import Asset, Redirect, Variant
 from staticwrap.config import Config
-from staticwrap.index import Index, normalize_prefix
+from staticwrap.index import Index
+from staticwrap.tree import normalize_prefix
 from tests.conftest import MTIME, TEN, write
 
 # RFC 9110 §8.8.3: entity-tag = [ weak ] opaque-tag; opaque-tag = DQUOTE *etagc DQUOTE;
