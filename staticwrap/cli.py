@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+import time
 import warnings
 from collections.abc import Sequence
 from typing import Any, TextIO
 
-from . import __version__
+from . import __version__, compress
 from .asset import Asset
 from .errors import StaticwrapError
 from .middleware import StaticWrap
+from .progress import Progress
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -23,6 +26,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except StaticwrapError as error:
         print(f"staticwrap: error: {error}", file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        # The reader of our output went away (``| head``): stop quietly, and
+        # keep the interpreter from failing again when it flushes stdout.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     return result
 
 
@@ -40,6 +48,26 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--autorefresh", action="store_true", help="see files added or changed after startup")
     serve.set_defaults(run=_serve)
 
+    build = commands.add_parser(
+        "build", help="hash names, rewrite references, write a manifest with SRI, precompress (SRC -> DEST)"
+    )
+    build.add_argument("source", metavar="SRC", help="the directory of source assets")
+    build.add_argument("destination", metavar="DEST", help="the directory to write (created if needed)")
+    build.add_argument("--prefix", default="/", help="URL prefix DEST is served at, for absolute references")
+    build.add_argument("--hashed-only", action="store_true", help="write only the hashed names, not the originals")
+    strictness = build.add_mutually_exclusive_group()
+    strictness.add_argument("--strict", dest="strict", action="store_true", default=True, help=argparse.SUPPRESS)
+    strictness.add_argument(
+        "--no-strict", dest="strict", action="store_false", help="warn about missing references instead of failing"
+    )
+    _add_compress_options(build)
+    build.set_defaults(run=_build_command)
+
+    compress_command = commands.add_parser("compress", help="write .br/.zst/.gz siblings for a built directory")
+    compress_command.add_argument("directory", help="the directory to compress in place")
+    _add_compress_options(compress_command)
+    compress_command.set_defaults(run=_compress_command)
+
     inspect = commands.add_parser("inspect", help="list what the index holds and the headers each file gets")
     _add_index_options(inspect)
     inspect.add_argument("urls", nargs="*", metavar="URL", help="show the full response headers of these URLs")
@@ -55,6 +83,65 @@ def _add_index_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cors", metavar="ORIGIN", action="append", help="allow this origin ('*' for any)")
     parser.add_argument("--allow-hidden", action="store_true", help="serve dotfiles and dot-directories")
     parser.add_argument("--follow-symlinks", action="store_true", help="serve symlinks that leave the directory")
+
+
+def _add_compress_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--min-saving",
+        type=float,
+        default=compress.DEFAULT_MIN_SAVING,
+        help="keep a variant only if it is this fraction smaller (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--coding",
+        dest="codings",
+        action="append",
+        choices=("br", "zstd", "gzip"),
+        help="a coding to write (repeat; default: all available)",
+    )
+    parser.add_argument("--jobs", type=int, default=None, help="processes to use (default: one per CPU)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar and no summary")
+
+
+def _build_command(args: argparse.Namespace) -> int:
+    from .build import build
+
+    bar = Progress(label="build", enabled=not args.quiet)
+    try:
+        result = build(
+            args.source,
+            args.destination,
+            prefix=args.prefix,
+            strict=args.strict,
+            hashed_only=args.hashed_only,
+            codings=args.codings,
+            min_saving=args.min_saving,
+            jobs=args.jobs,
+            progress=lambda done, total, name: bar.advance(name, total),
+        )
+    finally:
+        bar.close()
+    if not args.quiet:
+        print(result.summary())
+    return 0
+
+
+def _compress_command(args: argparse.Namespace) -> int:
+    started = time.monotonic()
+    bar = Progress(label="compress", enabled=not args.quiet)
+    try:
+        results = compress.compress_tree(
+            args.directory,
+            codings=args.codings or compress.CODINGS,
+            min_saving=args.min_saving,
+            jobs=args.jobs,
+            progress=lambda result: bar.advance(os.path.relpath(result.path, args.directory)),
+        )
+    finally:
+        bar.close()
+    if not args.quiet:
+        print(compress.format_summary(results, time.monotonic() - started))
+    return 0
 
 
 def _build(args: argparse.Namespace, **extra: Any) -> StaticWrap:

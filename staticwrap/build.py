@@ -1,0 +1,382 @@
+"""``staticwrap build SRC DEST``: content-hashed names, rewritten references, manifest, precompression.
+
+The steps, in order:
+
+1. Scan ``SRC`` (dotfiles skipped, as the server skips them) and read every file.
+2. Find the references inside CSS, JavaScript and source maps
+   (:mod:`staticwrap.references`) and resolve them against the tree
+   (:mod:`staticwrap.resolve`).
+3. Order the files so that each comes after the files it refers to; a real
+   cycle is an error that names it.
+4. In that order, rewrite each file's references to the hashed names of their
+   targets, hash the result (SHA-256), and name it ``name.<12 hex>.ext``.
+5. Write what changed into ``DEST`` (the hashed copy and, unless
+   ``hashed_only``, the copy under the original name), remove what an earlier
+   build wrote and this one does not, precompress in parallel, and write
+   ``staticwrap.json``.
+
+A source map's ``file`` field points back at its script, which refers to the
+map through ``sourceMappingURL``: to hash both, the map's name is computed
+with ``file`` as written in the source, and ``file`` is set to the script's
+hashed name afterwards. Only that informational field differs from the bytes
+the map's name was computed from.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import posixpath
+import shutil
+import time
+import warnings
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import __version__, compress, references
+from .codings import SIBLING_SUFFIXES, WRITTEN_SUFFIXES, Digest, hash_file
+from .errors import StaticwrapError, StaticwrapWarning
+from .manifest import STATICWRAP_MANIFEST, FileRecord, Manifest, VariantRecord, read_manifest, write_manifest
+from .resolve import HASH_LENGTH, Missing, Target, dependency_order, hashed_name, resolve, rewritten_path
+
+CSS_EXTENSIONS = (".css",)
+JS_EXTENSIONS = (".js", ".mjs", ".cjs")
+MAP_EXTENSIONS = (".map",)
+
+
+class BuildError(StaticwrapError):
+    """The source tree cannot be built as asked: a missing reference (strict mode), a cycle, a bad file."""
+
+
+@dataclass(frozen=True, slots=True)
+class Link:
+    """A reference found in a source file that names another file of the tree."""
+
+    reference: references.Reference
+    target: Target
+
+
+@dataclass(slots=True)
+class SourceFile:
+    """One file of the source tree on its way through the build."""
+
+    name: str
+    path: str
+    data: bytes
+    mtime: int
+    links: list[Link] = field(default_factory=list)
+    #: For a source map: its parsed JSON and the tree files its "sources" name.
+    sourcemap: dict[str, Any] | None = None
+    map_sources: dict[int, Target] = field(default_factory=dict)
+    map_file: Target | None = None
+    output: bytes = b""
+    digest: str = ""
+
+    @property
+    def hashed(self) -> str:
+        return hashed_name(self.name, self.digest)
+
+
+@dataclass(frozen=True, slots=True)
+class BuildResult:
+    """What a build did; :meth:`summary` formats it for people."""
+
+    files: int
+    written: int
+    removed: int
+    compressed: Sequence[compress.CompressResult]
+    seconds: float
+    manifest: Manifest
+
+    def summary(self) -> str:
+        unchanged = self.files - self.written
+        lines = [
+            f"built {self.files} files: {self.written} written, {unchanged} unchanged, "
+            f"{self.removed} removed from an earlier build"
+        ]
+        lines.append(compress.format_summary(self.compressed, self.seconds))
+        return "\n".join(lines)
+
+
+def build(
+    source: str | os.PathLike[str],
+    destination: str | os.PathLike[str],
+    *,
+    prefix: str = "/",
+    strict: bool = True,
+    hashed_only: bool = False,
+    codings: Sequence[str] | None = None,
+    min_saving: float = compress.DEFAULT_MIN_SAVING,
+    jobs: int | None = None,
+    progress: Callable[[int, int, str], None] | None = None,
+) -> BuildResult:
+    """Build ``source`` into ``destination``; see the module documentation for the steps.
+
+    :param prefix: the URL prefix the built tree will be served at, used to
+        resolve absolute references such as ``/static/img/a.png``.
+    :param strict: a reference to a missing file is an error (the default),
+        otherwise a warning and the reference is left as written.
+    :param hashed_only: write only the hashed copies, not the original names.
+    :param codings: the precompressed variants to write (default: all available).
+    :param min_saving: keep a variant only when it saves at least this fraction.
+    :param jobs: processes for compression (default: one per CPU).
+    :param progress: called as ``progress(done, total, name)`` each time a file is compressed.
+    :raises BuildError: for a missing reference (strict), a cycle, or ``destination`` inside ``source``.
+    """
+    started = time.monotonic()
+    src, dest = os.path.abspath(os.fspath(source)), os.path.abspath(os.fspath(destination))
+    _check_directories(src, dest)
+    prefix = "/" + prefix.strip("/") + "/" if prefix.strip("/") else "/"
+    files = {f.name: f for f in _read_tree(src)}
+    for file in files.values():
+        _find_links(file, files, prefix, strict)
+    edges = {name: _dependencies(file) for name, file in files.items()}
+    try:
+        order = dependency_order(files, edges)
+    except StaticwrapError as error:
+        raise BuildError(
+            f"{src}: {error}; break the loop, as no order can give each file its dependencies' final names"
+        ) from None
+    for name in order:
+        _rewrite(files[name], files)
+    for file in files.values():
+        if file.map_file is not None:
+            _point_map_at_script(file, files)
+
+    os.makedirs(dest, exist_ok=True)
+    old = read_manifest(dest)
+    written, outputs = _write_outputs(files.values(), dest, hashed_only)
+    removed = _remove_stale(dest, old, outputs)
+    done = iter(range(1, len(files) + 1))
+
+    def report(result: compress.CompressResult) -> None:
+        if progress is not None:
+            progress(next(done), len(files), os.path.relpath(result.path, dest))
+
+    results = compress.compress_paths(
+        [os.path.join(dest, f.hashed) for f in files.values()],
+        codings=codings if codings is not None else compress.CODINGS,
+        min_saving=min_saving,
+        jobs=jobs,
+        progress=report,
+    )
+    records = {}
+    for file, result in zip(files.values(), results, strict=True):
+        if not hashed_only:
+            _copy_siblings(os.path.join(dest, file.hashed), os.path.join(dest, file.name))
+        records[file.name] = _record(file, result)
+    write_manifest(os.path.join(dest, STATICWRAP_MANIFEST), records, f"staticwrap {__version__}", HASH_LENGTH)
+    return BuildResult(len(files), written, removed, results, time.monotonic() - started, Manifest.of(records))
+
+
+def _dependencies(file: SourceFile) -> list[str]:
+    return [link.target.name for link in file.links] + [target.name for target in file.map_sources.values()]
+
+
+def _check_directories(src: str, dest: str) -> None:
+    if not os.path.isdir(src):
+        raise BuildError(f"{src} is not a directory: give the directory of your source assets as SRC")
+    if os.path.commonpath([src, dest]) == src:
+        raise BuildError(f"DEST {dest} is inside SRC {src}: the build would read its own output; choose another DEST")
+    if os.path.commonpath([src, dest]) == dest:
+        raise BuildError(
+            f"SRC {src} is inside DEST {dest}: the build could remove its own sources; choose another DEST"
+        )
+
+
+def _read_tree(src: str) -> list[SourceFile]:
+    found = []
+    for directory, subdirectories, names in os.walk(src):
+        subdirectories[:] = sorted(d for d in subdirectories if not d.startswith(".") or d == ".well-known")
+        present = set(names)
+        for name in sorted(names):
+            # Dotfiles, and old precompressed siblings, which the build writes anew.
+            if name.startswith(".") or any(
+                name.endswith(s) and name[: -len(s)] in present for _, s in SIBLING_SUFFIXES
+            ):
+                continue
+            path = os.path.join(directory, name)
+            if not os.path.isfile(path):
+                continue
+            with open(path, "rb") as handle:
+                data = handle.read()
+            logical = os.path.relpath(path, src).replace(os.sep, "/")
+            found.append(SourceFile(logical, path, data, int(os.stat(path).st_mtime)))
+    return found
+
+
+def _find_links(file: SourceFile, files: dict[str, SourceFile], prefix: str, strict: bool) -> None:
+    extension = posixpath.splitext(file.name)[1].lower()
+    if extension in MAP_EXTENSIONS:
+        _find_map_links(file, files, prefix)
+        return
+    if extension in CSS_EXTENSIONS:
+        found, module = references.css_references(_text(file)), False
+    elif extension in JS_EXTENSIONS:
+        found, module = references.js_references(_text(file)), True
+    else:
+        return
+    for reference in found:
+        # A sourceMappingURL is a URL even in a module: "app.js.map" is relative.
+        is_specifier = module and reference.kind != "comment"
+        resolution = resolve(reference.value, file.name, files, prefix=prefix, module=is_specifier)
+        if isinstance(resolution, Target):
+            if resolution.name != file.name:
+                file.links.append(Link(reference, resolution))
+        elif isinstance(resolution, Missing):
+            message = (
+                f"{file.path}:{reference.line}: {reference.value!r} refers to {resolution.name!r}, "
+                "which is not in the source tree"
+            )
+            if strict:
+                raise BuildError(message + " (fix the reference, add the file, or build with --no-strict)")
+            warnings.warn(f"staticwrap: {message}; left as written", StaticwrapWarning, stacklevel=2)
+
+
+def _find_map_links(file: SourceFile, files: dict[str, SourceFile], prefix: str) -> None:
+    # Source maps from packages often name sources that were not shipped:
+    # those, and anything else that does not resolve, are left alone.
+    try:
+        data = json.loads(file.data)
+    except ValueError:
+        warnings.warn(f"staticwrap: {file.path} is not valid JSON; copied as it is", StaticwrapWarning, stacklevel=2)
+        return
+    if not isinstance(data, dict):
+        return
+    file.sourcemap = data
+    root = _source_root(data)
+    sources = data.get("sources")
+    if isinstance(sources, list):
+        for position, source in enumerate(sources):
+            if isinstance(source, str):
+                resolution = resolve(root + source, file.name, files, prefix=prefix)
+                if isinstance(resolution, Target) and resolution.name != file.name:
+                    file.map_sources[position] = resolution
+    if isinstance(data.get("file"), str):
+        resolution = resolve(data["file"], file.name, files, prefix=prefix)
+        if isinstance(resolution, Target):
+            file.map_file = resolution
+
+
+def _source_root(data: dict[str, Any]) -> str:
+    # Source map format (ECMA-426): "sources" are resolved against
+    # "sourceRoot", which gets a "/" appended when it has none.
+    root = data.get("sourceRoot")
+    if not isinstance(root, str) or not root:
+        return ""
+    return root if root.endswith("/") else root + "/"
+
+
+def _text(file: SourceFile) -> str:
+    # surrogateescape keeps bytes that are not UTF-8 through the round trip.
+    return file.data.decode("utf-8", "surrogateescape")
+
+
+def _rewrite(file: SourceFile, files: dict[str, SourceFile]) -> None:
+    if file.sourcemap is not None:
+        data = dict(file.sourcemap)
+        if file.map_sources:
+            sources = list(data["sources"])
+            root = _source_root(data)
+            for position, target in file.map_sources.items():
+                new = rewritten_path(target, files[target.name].digest)
+                sources[position] = new.removeprefix(root)
+            data["sources"] = sources
+        file.sourcemap = data
+        file.output = _dump_map(data)
+    elif file.links:
+        replacements = [
+            (link.reference, rewritten_path(link.target, files[link.target.name].digest)) for link in file.links
+        ]
+        file.output = references.rewrite(_text(file), replacements).encode("utf-8", "surrogateescape")
+    else:
+        file.output = file.data
+    file.digest = hashlib.sha256(file.output).hexdigest()[:HASH_LENGTH]
+
+
+def _point_map_at_script(file: SourceFile, files: dict[str, SourceFile]) -> None:
+    assert file.sourcemap is not None
+    assert file.map_file is not None
+    data = dict(file.sourcemap)
+    data["file"] = rewritten_path(file.map_file, files[file.map_file.name].digest)
+    file.output = _dump_map(data)
+
+
+def _dump_map(data: dict[str, Any]) -> bytes:
+    return json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def _write_outputs(files: Iterable[SourceFile], dest: str, hashed_only: bool) -> tuple[int, set[str]]:
+    written = 0
+    outputs: set[str] = set()
+    for file in files:
+        names = [file.hashed] if hashed_only else [file.hashed, file.name]
+        outputs.update(names)
+        changed = [_write_if_changed(os.path.join(dest, name), file.output, file.mtime) for name in names]
+        written += any(changed)
+    return written, outputs
+
+
+def _write_if_changed(path: str, data: bytes, mtime: int) -> bool:
+    """Write ``data`` atomically unless the file already holds exactly it."""
+    try:
+        if os.path.getsize(path) == len(data):
+            with open(path, "rb") as existing:
+                if existing.read() == data:
+                    return False
+    except OSError:
+        pass
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    temporary = f"{path}.tmp{os.getpid()}"
+    with open(temporary, "wb") as handle:
+        handle.write(data)
+    os.utime(temporary, (mtime, mtime))
+    os.replace(temporary, path)
+    return True
+
+
+def _remove_stale(dest: str, old: Manifest, outputs: set[str]) -> int:
+    """Remove what the previous build wrote (per its manifest) and this one does not."""
+    removed = 0
+    for name, record in old.files.items():
+        for stale in {name, record.hashed} - outputs:
+            path = os.path.join(dest, stale)
+            if os.path.isfile(path):
+                os.remove(path)
+                removed += 1
+            for _, suffix in SIBLING_SUFFIXES:
+                if os.path.isfile(path + suffix):
+                    os.remove(path + suffix)
+    return removed
+
+
+def _copy_siblings(hashed_path: str, logical_path: str) -> None:
+    # The copy under the logical name has the same bytes as the hashed one:
+    # its variants are copies, not a second (slow) compression.
+    for _, suffix in SIBLING_SUFFIXES:
+        source, target = hashed_path + suffix, logical_path + suffix
+        if os.path.isfile(source):
+            shutil.copyfile(source, target)
+            shutil.copystat(source, target)
+        elif os.path.isfile(target):
+            os.remove(target)
+
+
+def _record(file: SourceFile, result: compress.CompressResult) -> FileRecord:
+    digest = Digest(hashlib.sha256(file.output).digest(), b"")
+    integrity = "sha384-" + base64.b64encode(hashlib.sha384(file.output).digest()).decode("ascii")
+    variants = {}
+    for coding, size in result.sizes.items():
+        variants[coding] = VariantRecord(size, hash_file(result.path + WRITTEN_SUFFIXES[coding]).tag)
+    return FileRecord(
+        hashed=file.hashed,
+        size=len(file.output),
+        mtime=file.mtime,
+        integrity=integrity,
+        etag=digest.tag,
+        source=hashlib.sha256(file.data).hexdigest(),
+        variants=variants,
+    )
