@@ -29,7 +29,6 @@ import hashlib
 import json
 import os
 import posixpath
-import shutil
 import time
 import warnings
 from collections.abc import Callable, Iterable, Sequence
@@ -131,6 +130,11 @@ def build(
     _check_directories(src, dest)
     prefix = "/" + prefix.strip("/") + "/" if prefix.strip("/") else "/"
     files = {f.name: f for f in _read_tree(src)}
+    if STATICWRAP_MANIFEST in files:
+        raise BuildError(
+            f"{files[STATICWRAP_MANIFEST].path}: a source file cannot be named {STATICWRAP_MANIFEST} at the top "
+            "of SRC, as the build writes its manifest there; rename or move it"
+        )
     for file in files.values():
         _find_links(file, files, prefix, strict)
     edges = {name: _dependencies(file) for name, file in files.items()}
@@ -163,8 +167,10 @@ def build(
         jobs=jobs,
         progress=report,
     )
+    written_codings = codings if codings is not None else compress.CODINGS
     records = {}
     for file, result in zip(files.values(), results, strict=True):
+        _prune_siblings(result.path, written_codings)
         if not hashed_only:
             _copy_siblings(os.path.join(dest, file.hashed), os.path.join(dest, file.name))
         records[file.name] = _record(file, result)
@@ -321,12 +327,19 @@ def _write_outputs(files: Iterable[SourceFile], dest: str, hashed_only: bool) ->
 
 
 def _write_if_changed(path: str, data: bytes, mtime: int) -> bool:
-    """Write ``data`` atomically unless the file already holds exactly it."""
+    """Write ``data`` atomically unless the file already holds exactly it.
+
+    An unchanged file still gets ``mtime`` (the source's), which the manifest
+    records and the server compares.
+    """
     try:
         if os.path.getsize(path) == len(data):
             with open(path, "rb") as existing:
-                if existing.read() == data:
-                    return False
+                same = existing.read() == data
+            if same:
+                if os.stat(path).st_mtime_ns != mtime * 1_000_000_000:
+                    os.utime(path, (mtime, mtime))
+                return False
     except OSError:
         pass
     os.makedirs(os.path.dirname(path), exist_ok=True)
@@ -353,14 +366,22 @@ def _remove_stale(dest: str, old: Manifest, outputs: set[str]) -> int:
     return removed
 
 
+def _prune_siblings(path: str, codings: Sequence[str]) -> None:
+    """Remove siblings of codings this build does not write: DEST holds exactly what the manifest lists."""
+    for coding, suffix in SIBLING_SUFFIXES:
+        if (coding not in codings or suffix != WRITTEN_SUFFIXES[coding]) and os.path.isfile(path + suffix):
+            os.remove(path + suffix)
+
+
 def _copy_siblings(hashed_path: str, logical_path: str) -> None:
     # The copy under the logical name has the same bytes as the hashed one:
-    # its variants are copies, not a second (slow) compression.
+    # its variants are copies, not a second (slow) compression; written only
+    # when they differ, and atomically, as a server may be reading them.
     for _, suffix in SIBLING_SUFFIXES:
         source, target = hashed_path + suffix, logical_path + suffix
         if os.path.isfile(source):
-            shutil.copyfile(source, target)
-            shutil.copystat(source, target)
+            with open(source, "rb") as handle:
+                _write_if_changed(target, handle.read(), int(os.stat(source).st_mtime))
         elif os.path.isfile(target):
             os.remove(target)
 

@@ -21,6 +21,7 @@ HASH_LENGTH = 12
 
 # scheme = ALPHA *( ALPHA / DIGIT / "+" / "-" / "." ) (RFC 3986 §3.1).
 _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:")
+_ENCODED_SEPARATOR = re.compile(r"%2[Ff]|%5[Cc]")
 
 
 class Target(NamedTuple):
@@ -66,6 +67,10 @@ def resolve(value: str, source: str, names: Collection[str], *, prefix: str = "/
         return Skip("a bare module specifier (a package name)")
     cut = min((i for i in (value.find("?"), value.find("#")) if i >= 0), default=len(value))
     path, suffix = value[:cut], value[cut:]
+    if _ENCODED_SEPARATOR.search(path):
+        # RFC 3986 §2.2 makes %2F data, not a separator, but servers decode
+        # it into one: what the reference names depends on the server.
+        return Skip("an encoded '/' or '\\' in the path, which servers read differently")
     decoded = unquote(path)
     if decoded.startswith("/"):
         if not decoded.startswith(prefix):

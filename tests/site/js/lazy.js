@@ -1,0 +1,3 @@
+export default function later() {
+  return "loaded later";
+}

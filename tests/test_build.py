@@ -1,0 +1,1069 @@
+"""``staticwrap build`` (staticwrap/build.py) on real trees: rewriting, manifest, variants, reruns, CLI.
+
+Every expected hashed name is derived here, never read from the build's
+output: the SHA-256 of the bytes the target file is expected to have after
+its own references are rewritten, 12 hex characters inserted before the last
+extension, worked out leaves first.
+"""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import hashlib
+import json
+import os
+import re
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import brotli
+import pytest
+import zstandard
+
+from staticwrap.build import BuildError, BuildResult, build
+from staticwrap.cli import main
+from staticwrap.errors import StaticwrapError, StaticwrapWarning
+from staticwrap.manifest import read_manifest
+from tests.conftest import MTIME, write
+
+DECODERS: dict[str, Callable[[bytes], bytes]] = {
+    ".br": brotli.decompress,
+    ".gz": gzip.decompress,
+    ".zst": lambda data: zstandard.ZstdDecompressor().decompress(data),
+}
+SIBLING_SUFFIXES = (".br", ".zst", ".zstd", ".gz")
+MANIFEST = "staticwrap.json"
+
+#: Text that compresses well, so every coding keeps a variant.
+COMPRESSIBLE_JS = "".join(f"export const value{i} = {i * 7} + {i};\n" for i in range(200))
+
+# -- helpers -------------------------------------------------------------------------------
+
+
+def digest(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()[:12]
+
+
+def with_hash(path: str, data: bytes) -> str:
+    """``path`` (a logical name or a reference as written) with the hash of ``data`` put into its file name."""
+    head, slash, base = path.rpartition("/")
+    stem, dot, extension = base.rpartition(".")
+    new_base = f"{stem}.{digest(data)}.{extension}" if dot and stem else f"{base}.{digest(data)}"
+    return head + slash + new_base
+
+
+def encoded(text: str) -> bytes:
+    # surrogateescape: a template may stand for bytes that are not UTF-8.
+    return text.encode("utf-8", "surrogateescape")
+
+
+def make_tree(root: Path, files: Mapping[str, bytes | str]) -> Path:
+    for name, content in files.items():
+        write(root, name, content)
+    return root
+
+
+def run(src: Path, dest: Path, **options: Any) -> BuildResult:
+    options.setdefault("jobs", 1)
+    return build(src, dest, **options)
+
+
+def built_files(dest: Path) -> set[str]:
+    """Every file under ``dest``, relative and ``/``-separated, manifest and siblings included."""
+    return {path.relative_to(dest).as_posix() for path in dest.rglob("*") if path.is_file()}
+
+
+def outputs(dest: Path) -> set[str]:
+    """The built files under ``dest`` that are neither the manifest nor a compressed sibling."""
+    return {name for name in built_files(dest) if name != MANIFEST and not name.endswith(SIBLING_SUFFIXES)}
+
+
+def load_manifest(dest: Path) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads((dest / MANIFEST).read_text(encoding="utf-8"))
+    return data
+
+
+def hashed_names(dest: Path) -> dict[str, str]:
+    return {name: record["hashed"] for name, record in load_manifest(dest)["files"].items()}
+
+
+def snapshot(dest: Path) -> dict[str, tuple[int, int, bytes]]:
+    """Each file under ``dest``: (mtime_ns, inode, bytes)."""
+    found = {}
+    for name in built_files(dest):
+        path = dest / name
+        st = path.stat()
+        found[name] = (st.st_mtime_ns, st.st_ino, path.read_bytes())
+    return found
+
+
+# -- the targets that the rewriting tables refer to -----------------------------------------
+
+PNG_A = b"\x89PNG\r\n\x1a\n" + b"image a" * 10
+PNG_B = b"\x89PNG\r\n\x1a\n" + b"image b" * 10
+BASE_CSS = b"p { color: #333; }\n"
+UTIL_JS = b"export const u = 1;\nexport default 0;\n"
+LAZY_JS = b"export default function later() {}\n"
+DATA_JSON = b'{"n": 1}\n'
+Z_JS = b"export const z = 26;\n"
+# Written compact, as the build writes maps, so that its bytes are its output too.
+CSS_MAP = b'{"version":3,"sources":[],"names":[],"mappings":""}'
+JS_MAP = b'{"version":3,"sources":[],"names":[],"mappings":"AAAA"}'
+
+#: Leaves (no references of their own): their output is their source.
+TARGETS: dict[str, bytes] = {
+    "img/a.png": PNG_A,
+    "img/b.png": PNG_B,
+    "css/base.css": BASE_CSS,
+    "css/app.css.map": CSS_MAP,
+    "js/util.js": UTIL_JS,
+    "js/lazy.js": LAZY_JS,
+    "js/data.json": DATA_JSON,
+    "js/main.js.map": JS_MAP,
+    "lib/z.js": Z_JS,
+}
+
+#: Placeholder → (the reference as written in css/app.css or js/main.js, the file it names).
+TOKENS: dict[str, tuple[str, str]] = {
+    "<A>": ("../img/a.png", "img/a.png"),
+    "<B>": ("../img/b.png", "img/b.png"),
+    "<BASE>": ("base.css", "css/base.css"),
+    "<CSSMAP>": ("app.css.map", "css/app.css.map"),
+    "<U>": ("./util.js", "js/util.js"),
+    "<L>": ("./lazy.js", "js/lazy.js"),
+    "<J>": ("./data.json", "js/data.json"),
+    "<JSMAP>": ("main.js.map", "js/main.js.map"),
+    "<ABS>": ("/js/util.js", "js/util.js"),
+    "<Z>": ("../lib/z.js", "lib/z.js"),
+}
+
+
+def source_of(template: str) -> str:
+    for token, (written, _) in TOKENS.items():
+        template = template.replace(token, written)
+    return template
+
+
+def expected_of(template: str) -> str:
+    for token, (written, name) in TOKENS.items():
+        template = template.replace(token, with_hash(written, TARGETS[name]))
+    return template
+
+
+def build_one(tmp_path: Path, name: str, text: str, **options: Any) -> tuple[Path, bytes]:
+    """Build the targets plus ``name`` holding ``text``; return DEST and the bytes ``name`` came out as."""
+    src = make_tree(tmp_path / "src", {**TARGETS, name: encoded(text)})
+    dest = tmp_path / "dest"
+    run(src, dest, **options)
+    return dest, (dest / name).read_bytes()
+
+
+# -- every reference form is rewritten -----------------------------------------------------
+
+CSS_FORMS = [
+    pytest.param("a { background: url(<A>) }\n", id="url-unquoted"),
+    pytest.param("a { background: url('<A>') }\n", id="url-single-quotes"),
+    pytest.param('a { background: url("<A>") }\n', id="url-double-quotes"),
+    pytest.param("a { background: url(  <A>  ) }\n", id="url-spaces-inside"),
+    pytest.param('a { background: url( "<A>"\t) }\n', id="url-quoted-spaces-inside"),
+    pytest.param("a { background: url(\n  <A>\n) }\n", id="url-newlines-inside"),
+    pytest.param("a { background: URL(<A>) }\n", id="url-upper-case"),
+    pytest.param("a { background: url(<A>), url('<B>') }\n", id="two-urls"),
+    pytest.param("a{background:url(<A>)}b{background:url(<B>)}", id="minified"),
+    pytest.param('@import "<BASE>";\n', id="import-double-quotes"),
+    pytest.param("@import '<BASE>';\n", id="import-single-quotes"),
+    pytest.param("@import url(<BASE>);\n", id="import-url"),
+    pytest.param('@import url("<BASE>") screen and (min-width: 40em);\n', id="import-url-quoted-media"),
+    pytest.param('@import "<BASE>" layer(base);\n', id="import-layer"),
+    pytest.param("@IMPORT '<BASE>';\n", id="import-upper-case"),
+    pytest.param('a { background-image: image-set("<A>" 1x, "<B>" 2x); }\n', id="image-set-strings"),
+    pytest.param("a { background-image: image-set('<A>' 1x, '<B>' 2x); }\n", id="image-set-single-quotes"),
+    pytest.param('a { background-image: image-set(url(<A>) 1x, url("<B>") 2x); }\n', id="image-set-urls"),
+    pytest.param('a { background-image: image-set("<A>" type("image/png") 1x); }\n', id="image-set-type"),
+    pytest.param('a { background-image: -webkit-image-set("<A>" 1x, url(<B>) 2x); }\n', id="webkit-image-set"),
+    pytest.param("@font-face { font-family: F; src: url(<A>) format('woff2'); }\n", id="font-face"),
+    pytest.param("a {}\n/*# sourceMappingURL=<CSSMAP> */\n", id="source-map"),
+    pytest.param("a {}\r\nb { background: url(<A>) }\r\n", id="crlf"),
+    pytest.param("\ufeff@import '<BASE>';\n", id="byte-order-mark"),
+    pytest.param("/* caf\udce9 */ a { background: url(<A>) }\n", id="not-utf-8"),
+]
+
+
+@pytest.mark.parametrize("template", CSS_FORMS)
+def test_build_css_reference_form_rewritten(tmp_path: Path, template: str) -> None:
+    expected = encoded(expected_of(template))
+    dest, _ = build_one(tmp_path, "css/app.css", source_of(template))
+    assert (dest / with_hash("css/app.css", expected)).read_bytes() == expected
+
+
+JS_FORMS = [
+    pytest.param('import u from "<U>";\n', id="import-default"),
+    pytest.param("import { u } from '<U>';\n", id="import-named"),
+    pytest.param('import {\n  u as v,\n  default as w,\n} from "<U>";\n', id="import-named-multiline"),
+    pytest.param('import * as m from "<U>";\n', id="import-namespace"),
+    pytest.param('import d, { u } from "<U>";\n', id="import-default-and-named"),
+    pytest.param('import d, * as m from "<U>";\n', id="import-default-and-namespace"),
+    pytest.param('import "<U>";\n', id="import-side-effect"),
+    pytest.param("import '<U>';\n", id="import-side-effect-single-quotes"),
+    pytest.param('import data from "<J>" with { type: "json" };\n', id="import-attributes"),
+    pytest.param('export { u } from "<U>";\n', id="export-named-from"),
+    pytest.param('export { u as default } from "<U>";\n', id="export-default-from"),
+    pytest.param('export * from "<U>";\n', id="export-star"),
+    pytest.param('export * as m from "<U>";\n', id="export-star-as"),
+    pytest.param('const m = import("<L>");\n', id="dynamic-double-quotes"),
+    pytest.param("const m = await import('<L>');\n", id="dynamic-single-quotes"),
+    pytest.param("const m = import(`<L>`);\n", id="dynamic-template"),
+    pytest.param('const m = import( "<L>" );\n', id="dynamic-spaces"),
+    pytest.param('import("<J>", { with: { type: "json" } });\n', id="dynamic-with-options"),
+    pytest.param('const url = new URL("<A>", import.meta.url);\n', id="new-url"),
+    pytest.param("fetch(new URL('<A>', import.meta.url).href);\n", id="new-url-single-quotes"),
+    pytest.param("export {};\n//# sourceMappingURL=<JSMAP>\n", id="source-map"),
+    pytest.param("export {};\n//@ sourceMappingURL=<JSMAP>\n", id="source-map-old-at"),
+    pytest.param('import "<ABS>";\n', id="absolute"),
+    pytest.param('import z from "<Z>";\n', id="parent-directory"),
+    pytest.param('import{u}from"<U>";export*from"<U>";import("<L>");', id="minified"),
+    pytest.param('import "<U>";\r\nimport("<L>");\r\n', id="crlf"),
+]
+
+
+@pytest.mark.parametrize("template", JS_FORMS)
+def test_build_js_reference_form_rewritten(tmp_path: Path, template: str) -> None:
+    expected = encoded(expected_of(template))
+    dest, _ = build_one(tmp_path, "js/main.js", source_of(template))
+    assert (dest / with_hash("js/main.js", expected)).read_bytes() == expected
+
+
+@pytest.mark.parametrize(
+    "template",
+    [
+        pytest.param("a {}\n", id="no-references"),
+        pytest.param("a { background: url(<A>) }\n", id="one-reference"),
+    ],
+)
+def test_build_keeps_original_name_with_same_bytes(tmp_path: Path, template: str) -> None:
+    _, original = build_one(tmp_path, "css/app.css", source_of(template))
+    assert original == encoded(expected_of(template))
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "expected"),
+    [
+        # CSS escapes are decoded to find the file, and the new name is written plainly.
+        pytest.param("css/app.css", 'a { background: url("../img/\\61.png") }', 'url("<A>")', id="css-escape"),
+        pytest.param("js/main.js", 'import "./\\u0075til.js";', 'import "<U>";', id="js-escape"),
+    ],
+)
+def test_build_escaped_reference_rewritten(tmp_path: Path, name: str, text: str, expected: str) -> None:
+    _, output = build_one(tmp_path, name, text)
+    assert expected_of(expected) in output.decode()
+
+
+@pytest.mark.parametrize(
+    ("file", "written", "expected"),
+    [
+        pytest.param("img/my image.png", "../img/my%20image.png", "../img/my%20image.<h>.png", id="percent-space"),
+        pytest.param("img/my image.png", "'../img/my image.png'", "'../img/my image.<h>.png'", id="quoted-space"),
+        pytest.param("img/café.png", "../img/caf%C3%A9.png", "../img/caf%C3%A9.<h>.png", id="percent-utf8"),
+        pytest.param("img/café.png", "../img/café.png", "../img/café.<h>.png", id="raw-utf8"),
+        pytest.param("img/photo@2x.png", "../img/photo@2x.png", "../img/photo@2x.<h>.png", id="at-sign"),
+        pytest.param("img/sprite", "../img/sprite", "../img/sprite.<h>", id="no-extension"),
+        pytest.param("img/a.tar.gz", "../img/a.tar.gz", "../img/a.tar.<h>.gz", id="multiple-dots"),
+        pytest.param("css/a.png", "./a.png", "./a.<h>.png", id="dot-slash"),
+        pytest.param("img/a.png", "../css/../img/a.png", "../css/../img/a.<h>.png", id="dot-dot-inside"),
+    ],
+)
+def test_build_tricky_names_rewritten(tmp_path: Path, file: str, written: str, expected: str) -> None:
+    text = f"a {{ background: url({written}) }}"
+    src = make_tree(tmp_path / "src", {file: PNG_A, "css/app.css": text})
+    run(src, tmp_path / "dest")
+    assert (tmp_path / "dest/css/app.css").read_text() == text.replace(written, expected.replace("<h>", digest(PNG_A)))
+
+
+@pytest.mark.parametrize("name", ["js/main.mjs", "js/main.cjs", "css/APP.CSS", "js/MAIN.JS"])
+def test_build_rewrites_by_extension_case_insensitively(tmp_path: Path, name: str) -> None:
+    template = '@import "<BASE>";' if name.lower().endswith(".css") else 'import "<U>";'
+    _, output = build_one(tmp_path, name, source_of(template))
+    assert output == expected_of(template).encode()
+
+
+@pytest.mark.parametrize("name", ["img/a.svg", "index.html", "data.json", "notes.txt"])
+def test_build_other_files_copied_as_they_are(tmp_path: Path, name: str) -> None:
+    # Only CSS, JavaScript and source maps are rewritten; HTML keeps the original names.
+    text = '<a href="css/base.css">url(../img/a.png) import "./util.js"</a>'
+    _, output = build_one(tmp_path, name, text)
+    assert output == text.encode()
+
+
+# -- what is left alone --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        pytest.param("/* a { background: url(../img/a.png) } */\na {}\n", id="comment"),
+        pytest.param("/* url(../img/gone.png) @import 'gone.css'; */\n", id="comment-missing"),
+        pytest.param('a::before { content: "url(../img/a.png)"; }\n', id="string"),
+        pytest.param("a::before { content: 'gone.css'; }\n", id="string-not-in-import"),
+        pytest.param("a { background: url(data:image/png;base64,iVBORw0KGgo=) }\n", id="data"),
+        pytest.param('a { background: url("data:image/svg+xml,%3Csvg/%3E") }\n', id="data-quoted"),
+        pytest.param("a { background: url(http://example.com/a.png) }\n", id="http"),
+        pytest.param('@import "https://fonts.example.com/css2?family=Inter";\n', id="https-import"),
+        pytest.param("a { background: url(//cdn.example.com/a.png) }\n", id="network-path"),
+        pytest.param("rect { fill: url(#gradient) }\n", id="fragment"),
+        pytest.param("a { background: url() }\n", id="empty-url"),
+        pytest.param("a { background: myurl(../img/gone.png) }\n", id="other-function"),
+        pytest.param("a { background: url(../img/gone png) }\n", id="bad-url"),
+    ],
+)
+def test_build_css_non_references_untouched(tmp_path: Path, text: str) -> None:
+    dest, _ = build_one(tmp_path, "css/app.css", text)
+    assert (dest / with_hash("css/app.css", text.encode())).read_bytes() == text.encode()
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        pytest.param("// import x from './gone.js';\nexport {};\n", id="line-comment"),
+        pytest.param("/* import('./gone.js') */\nexport {};\n", id="block-comment"),
+        pytest.param("const s = \"import x from './gone.js'\";\n", id="string"),
+        pytest.param("const s = `import('./gone.js')`;\n", id="template"),
+        pytest.param("const m = import(`./${name}.js`);\n", id="template-substitution"),
+        pytest.param("const m = import(name);\n", id="variable"),
+        pytest.param("const m = import('./' + name);\n", id="expression"),
+        pytest.param('import { h } from "preact";\n', id="bare"),
+        pytest.param('import debounce from "lodash-es/debounce";\n', id="bare-subpath"),
+        pytest.param('import x from "@scope/pkg";\n', id="bare-scoped"),
+        pytest.param('const m = import("util.js");\n', id="bare-dynamic-looking-like-a-file"),
+        pytest.param('import "https://esm.sh/preact@10";\n', id="https"),
+        pytest.param('import "data:text/javascript,export default 1";\n', id="data"),
+        pytest.param('import "//cdn.example.com/x.js";\n', id="network-path"),
+        pytest.param('const r = /import "\\.\\/gone.js"/g;\n', id="regex"),
+        pytest.param("obj.import('./gone.js');\n", id="property-call"),
+        pytest.param('new URL("./gone.png", location.href);\n', id="new-url-other-base"),
+        pytest.param('const x = require("./gone.js");\n', id="require"),
+    ],
+)
+def test_build_js_non_references_untouched(tmp_path: Path, text: str) -> None:
+    dest, _ = build_one(tmp_path, "js/main.js", text)
+    assert (dest / with_hash("js/main.js", text.encode())).read_bytes() == text.encode()
+
+
+# -- queries, fragments, directories, prefixes -----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "template"),
+    [
+        pytest.param("css/app.css", "a { background: url(<A>?v=3) }", id="css-query"),
+        pytest.param("css/app.css", "a { background: url('<A>#frag') }", id="css-fragment"),
+        pytest.param("css/app.css", "a { background: url(<A>?v=3#x) }", id="css-query-and-fragment"),
+        pytest.param("css/app.css", '@import "<BASE>?inline";', id="css-import-query"),
+        pytest.param("js/main.js", 'import "<U>?worker";', id="js-query"),
+        pytest.param("js/main.js", 'new URL("<A>#frag", import.meta.url);', id="js-fragment"),
+    ],
+)
+def test_build_keeps_query_and_fragment(tmp_path: Path, name: str, template: str) -> None:
+    _, output = build_one(tmp_path, name, source_of(template))
+    assert output == expected_of(template).encode()
+
+
+def test_build_rewrites_across_directories(tmp_path: Path) -> None:
+    page = 'a { background: url(../../img/a.png) }\n@import "../base.css";\n'
+    src = make_tree(tmp_path / "src", {**TARGETS, "css/deep/page.css": page})
+    run(src, tmp_path / "dest")
+    image, base = with_hash("img/a.png", PNG_A), with_hash("base.css", BASE_CSS)
+    expected = f'a {{ background: url(../../{image}) }}\n@import "../{base}";\n'
+    assert (tmp_path / "dest/css/deep/page.css").read_text() == expected
+
+
+def test_build_hashes_in_dependency_order(tmp_path: Path) -> None:
+    # app.css -> base.css -> img/a.png: base.css's name is the hash of its rewritten bytes.
+    base = "b { background: url(../img/a.png) }\n"
+    app = '@import "base.css";\n'
+    src = make_tree(tmp_path / "src", {"img/a.png": PNG_A, "css/base.css": base, "css/app.css": app})
+    run(src, tmp_path / "dest")
+    base_out = base.replace("../img/a.png", "../" + with_hash("img/a.png", PNG_A)).encode()
+    app_out = app.replace("base.css", with_hash("base.css", base_out)).encode()
+    assert hashed_names(tmp_path / "dest") == {
+        "img/a.png": with_hash("img/a.png", PNG_A),
+        "css/base.css": with_hash("css/base.css", base_out),
+        "css/app.css": with_hash("css/app.css", app_out),
+    }
+
+
+@pytest.mark.parametrize(
+    ("prefix", "written", "rewritten"),
+    [
+        pytest.param("/", "/img/a.png", True, id="root"),
+        pytest.param("/static/", "/static/img/a.png", True, id="under-prefix"),
+        pytest.param("static", "/static/img/a.png", True, id="prefix-without-slashes"),
+        pytest.param("/static", "/static/img/a.png", True, id="prefix-without-trailing-slash"),
+        pytest.param("/static/", "/img/a.png", False, id="outside-prefix"),
+        pytest.param("/static/", "/other/img/a.png", False, id="other-directory"),
+    ],
+)
+def test_build_absolute_references_and_prefix(tmp_path: Path, prefix: str, written: str, rewritten: bool) -> None:
+    text = f"a {{ background: url({written}) }}"
+    _, output = build_one(tmp_path, "css/app.css", text, prefix=prefix)
+    expected = text.replace(written, with_hash(written, PNG_A)) if rewritten else text
+    assert output.decode() == expected
+
+
+def test_build_shared_target_written_once(tmp_path: Path) -> None:
+    files: dict[str, bytes | str] = {
+        "img/a.png": PNG_A,
+        "css/one.css": "a { background: url(../img/a.png) }",
+        "css/two.css": "b { background: url('../img/a.png') }",
+        "js/main.js": "new URL('../img/a.png', import.meta.url);",
+    }
+    dest = tmp_path / "dest"
+    run(make_tree(tmp_path / "src", files), dest)
+    assert sorted(name for name in outputs(dest) if name.startswith("img/")) == sorted(
+        ["img/a.png", with_hash("img/a.png", PNG_A)]
+    )
+
+
+def test_build_shared_target_both_point_at_it(tmp_path: Path) -> None:
+    files: dict[str, bytes | str] = {
+        "img/a.png": PNG_A,
+        "css/one.css": "a { background: url(../img/a.png) }",
+        "css/two.css": "b { background: url('../img/a.png') }",
+        "js/main.js": "new URL('../img/a.png', import.meta.url);",
+    }
+    dest = tmp_path / "dest"
+    run(make_tree(tmp_path / "src", files), dest)
+    reference = "../" + with_hash("img/a.png", PNG_A)
+    for name in ("css/one.css", "css/two.css", "js/main.js"):
+        assert reference in (dest / name).read_text(), name
+
+
+def test_build_self_reference_is_not_a_cycle(tmp_path: Path) -> None:
+    # A file naming itself (an SVG-in-CSS fragment, say) cannot carry its own
+    # hash; it is left as written, and the copy under that name exists.
+    text = "a { filter: url(app.css#shadow) }"
+    _, output = build_one(tmp_path, "css/app.css", text)
+    assert output.decode() == text
+
+
+# -- missing references ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "line", "reference"),
+    [
+        pytest.param("css/app.css", "a {}\n\nb { background: url(../img/nope.png) }\n", 3, "../img/nope.png", id="css"),
+        pytest.param("css/app.css", "a {}\r\n\r\nb { background: url(nope.png) }\r\n", 3, "nope.png", id="css-crlf"),
+        pytest.param("css/app.css", '@import "gone.css";\n', 1, "gone.css", id="css-import"),
+        pytest.param("js/main.js", 'import "./util.js";\nimport "./nope.js";\n', 2, "./nope.js", id="js-import"),
+        pytest.param("js/main.js", "\n\n\nconst m = import('../lib/nope.js');\n", 4, "../lib/nope.js", id="js-dynamic"),
+        pytest.param("js/main.js", "export {};\n//# sourceMappingURL=gone.js.map\n", 2, "gone.js.map", id="js-map"),
+        pytest.param(
+            "css/app.css", "a { background: url(../../../etc/passwd) }", 1, "../../../etc/passwd", id="escape"
+        ),
+    ],
+)
+def test_build_missing_reference_strict_error(tmp_path: Path, name: str, text: str, line: int, reference: str) -> None:
+    src = make_tree(tmp_path / "src", {**TARGETS, name: text})
+    with pytest.raises(BuildError) as raised:
+        run(src, tmp_path / "dest")
+    message = str(raised.value)
+    assert f"{src / name}:{line}:" in message
+    assert repr(reference) in message
+
+
+def test_build_missing_reference_strict_writes_nothing(tmp_path: Path) -> None:
+    src = make_tree(tmp_path / "src", {**TARGETS, "css/app.css": "a { background: url(nope.png) }"})
+    with pytest.raises(BuildError):
+        run(src, tmp_path / "dest")
+    assert not (tmp_path / "dest").exists()
+
+
+def test_build_missing_reference_not_strict_warns(tmp_path: Path) -> None:
+    src = make_tree(tmp_path / "src", {**TARGETS, "css/app.css": "a {}\nb { background: url(../img/nope.png) }"})
+    with pytest.warns(StaticwrapWarning, match=re.escape(f"{src / 'css/app.css'}:2: '../img/nope.png'")):
+        run(src, tmp_path / "dest", strict=False)
+
+
+def test_build_missing_reference_not_strict_left_as_written(tmp_path: Path) -> None:
+    template = "a { background: url(../img/nope.png), url(<A>) }"
+    src = make_tree(tmp_path / "src", {**TARGETS, "css/app.css": source_of(template)})
+    with pytest.warns(StaticwrapWarning):
+        run(src, tmp_path / "dest", strict=False)
+    assert (tmp_path / "dest/css/app.css").read_text() == expected_of(template)
+
+
+def test_build_error_is_a_staticwrap_error() -> None:
+    assert issubclass(BuildError, StaticwrapError)
+
+
+# -- cycles and source maps ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "files",
+    [
+        pytest.param({"a.css": '@import "b.css";', "b.css": '@import "a.css";'}, id="css-import"),
+        pytest.param({"a.css": "x { background: url(b.css) }", "b.css": "@import url(a.css);"}, id="css-url"),
+    ],
+)
+def test_build_cycle_error_names_both(tmp_path: Path, files: dict[str, str]) -> None:
+    src = make_tree(tmp_path / "src", files)
+    with pytest.raises(BuildError, match=r"a\.css -> b\.css -> a\.css"):
+        run(src, tmp_path / "dest")
+
+
+MAIN_JS = "console.log(1);\n//# sourceMappingURL=main.js.map\n"
+
+
+def map_json(data: dict[str, Any]) -> bytes:
+    return json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def source_map_expectations(source_map: dict[str, Any], sources: list[str]) -> tuple[bytes, dict[str, Any]]:
+    """(main.js's expected output, the map's expected final JSON) for a map whose ``file`` is main.js.
+
+    The map's name is the hash of its bytes with ``file`` as written and the
+    sources rewritten; ``file`` then names the script's hashed name.
+    """
+    hashed_map = {**source_map, "sources": sources}
+    map_name = with_hash("main.js.map", map_json(hashed_map))
+    main_out = MAIN_JS.replace("main.js.map", map_name).encode()
+    return main_out, {**hashed_map, "file": with_hash("main.js", main_out)}
+
+
+SOURCE_MAP = {
+    "version": 3,
+    "file": "main.js",
+    "sources": ["util.js", "../src/main.ts"],
+    "names": [],
+    "mappings": "AAAA",
+}
+
+
+@pytest.fixture
+def source_map_build(tmp_path: Path) -> Path:
+    files: dict[str, bytes | str] = {
+        "js/main.js": MAIN_JS,
+        "js/main.js.map": map_json(SOURCE_MAP),
+        "js/util.js": UTIL_JS,
+    }
+    dest = tmp_path / "dest"
+    run(make_tree(tmp_path / "src", files), dest)
+    return dest
+
+
+def test_build_source_map_back_reference_not_a_cycle(source_map_build: Path) -> None:
+    main_out, _ = source_map_expectations(SOURCE_MAP, [with_hash("util.js", UTIL_JS), "../src/main.ts"])
+    assert (source_map_build / with_hash("js/main.js", main_out)).read_bytes() == main_out
+
+
+def test_build_source_map_file_points_at_hashed_script(source_map_build: Path) -> None:
+    main_out, _ = source_map_expectations(SOURCE_MAP, [with_hash("util.js", UTIL_JS), "../src/main.ts"])
+    hashed_map = hashed_names(source_map_build)["js/main.js.map"]
+    assert json.loads((source_map_build / hashed_map).read_bytes())["file"] == with_hash("main.js", main_out)
+
+
+def test_build_source_map_shipped_source_rewritten_unshipped_left(source_map_build: Path) -> None:
+    hashed_map = hashed_names(source_map_build)["js/main.js.map"]
+    sources = json.loads((source_map_build / hashed_map).read_bytes())["sources"]
+    assert sources == [with_hash("util.js", UTIL_JS), "../src/main.ts"]
+
+
+def test_build_source_map_name_is_hash_with_file_as_written(source_map_build: Path) -> None:
+    sources = [with_hash("util.js", UTIL_JS), "../src/main.ts"]
+    expected = with_hash("js/main.js.map", map_json({**SOURCE_MAP, "sources": sources}))
+    assert hashed_names(source_map_build)["js/main.js.map"] == expected
+
+
+def test_build_source_map_final_bytes(source_map_build: Path) -> None:
+    _, final = source_map_expectations(SOURCE_MAP, [with_hash("util.js", UTIL_JS), "../src/main.ts"])
+    hashed_map = hashed_names(source_map_build)["js/main.js.map"]
+    assert (source_map_build / hashed_map).read_bytes() == map_json(final)
+
+
+def test_build_source_map_source_root(tmp_path: Path) -> None:
+    source_map = {"version": 3, "sourceRoot": "../", "sources": ["js/util.js", "src/main.ts"], "mappings": ""}
+    files = {"js/main.js.map": map_json(source_map), "js/util.js": UTIL_JS}
+    dest = tmp_path / "dest"
+    run(make_tree(tmp_path / "src", files), dest)
+    sources = json.loads((dest / "js/main.js.map").read_bytes())["sources"]
+    assert sources == [with_hash("js/util.js", UTIL_JS), "src/main.ts"]
+
+
+def test_build_source_map_not_json_warns_and_is_copied(tmp_path: Path) -> None:
+    src = make_tree(tmp_path / "src", {"js/main.js.map": "not json"})
+    with pytest.warns(StaticwrapWarning, match="not valid JSON"):
+        run(src, tmp_path / "dest")
+    assert (tmp_path / "dest" / with_hash("js/main.js.map", b"not json")).read_bytes() == b"not json"
+
+
+# -- what is written where -------------------------------------------------------------------
+
+
+def test_build_hashed_only_writes_no_original_names(tmp_path: Path) -> None:
+    template = "a { background: url(<A>) }\n"
+    src = make_tree(
+        tmp_path / "src", {"img/a.png": PNG_A, "css/app.css": source_of(template), "js/big.js": COMPRESSIBLE_JS}
+    )
+    dest = tmp_path / "dest"
+    run(src, dest, hashed_only=True)
+    expected = {
+        with_hash("img/a.png", PNG_A),
+        with_hash("css/app.css", expected_of(template).encode()),
+        with_hash("js/big.js", COMPRESSIBLE_JS.encode()),
+    }
+    assert outputs(dest) == expected
+
+
+def test_build_hashed_only_writes_no_original_siblings(tmp_path: Path) -> None:
+    src = make_tree(tmp_path / "src", {"js/big.js": COMPRESSIBLE_JS})
+    dest = tmp_path / "dest"
+    run(src, dest, hashed_only=True)
+    assert not [name for name in built_files(dest) if name.startswith("js/big.js")]
+
+
+def test_build_skips_dotfiles_but_not_well_known(tmp_path: Path) -> None:
+    files = {".env": "SECRET=1", "css/.hidden.css": "a{}", ".git/config": "x", ".well-known/security.txt": "Contact: x"}
+    dest = tmp_path / "dest"
+    run(make_tree(tmp_path / "src", files), dest)
+    assert set(load_manifest(dest)["files"]) == {".well-known/security.txt"}
+
+
+def test_build_source_file_named_like_manifest_error(tmp_path: Path) -> None:
+    # DEST/staticwrap.json is the manifest: a source file of that name would be
+    # overwritten by it (and rewritten by every build); refuse the tree instead.
+    src = make_tree(tmp_path / "src", {"staticwrap.json": '{"app": "settings"}', "a.css": "a {}"})
+    with pytest.raises(BuildError, match=r"staticwrap\.json"):
+        run(src, tmp_path / "dest")
+
+
+@pytest.mark.parametrize(
+    ("source", "destination", "message"),
+    [
+        pytest.param("src", "src/out", "inside SRC", id="dest-inside-src"),
+        pytest.param("src", "src/a/b/out", "inside SRC", id="dest-deep-inside-src"),
+        pytest.param("src", "src", "inside SRC", id="same-directory"),
+        pytest.param("out/src", "out", "inside DEST", id="src-inside-dest"),
+    ],
+)
+def test_build_nested_directories_error(tmp_path: Path, source: str, destination: str, message: str) -> None:
+    make_tree(tmp_path / source, {"a.css": "a {}"})
+    with pytest.raises(BuildError, match=message):
+        run(tmp_path / source, tmp_path / destination)
+
+
+def test_build_sibling_directories_with_common_prefix_allowed(tmp_path: Path) -> None:
+    # "src-out" starts with "src" but is not inside it.
+    make_tree(tmp_path / "src", {"a.css": "a {}"})
+    assert run(tmp_path / "src", tmp_path / "src-out").files == 1
+
+
+def test_build_source_not_a_directory(tmp_path: Path) -> None:
+    with pytest.raises(BuildError, match="not a directory"):
+        run(tmp_path / "missing", tmp_path / "dest")
+
+
+# -- the manifest ----------------------------------------------------------------------------
+
+MANIFEST_TEMPLATE = "@import '<BASE>';\na { background: url(<A>) }\n" + "".join(
+    f".rule-{i} {{ margin: {i % 7}px; }}\n" for i in range(100)
+)
+
+
+@pytest.fixture
+def manifest_build(tmp_path: Path) -> tuple[Path, dict[str, bytes], dict[str, bytes]]:
+    """A built tree; returns DEST, the source bytes and the expected output bytes by logical name."""
+    sources = {
+        "img/a.png": PNG_A,
+        "css/base.css": BASE_CSS,
+        "css/app.css": source_of(MANIFEST_TEMPLATE).encode(),
+        "js/big.js": COMPRESSIBLE_JS.encode(),
+        "LICENSE": b"MIT\n" * 50,
+        ".well-known/security.txt": b"Contact: mailto:security@example.com\n",
+    }
+    expected = {**sources, "css/app.css": expected_of(MANIFEST_TEMPLATE).encode()}
+    dest = tmp_path / "dest"
+    run(make_tree(tmp_path / "src", {**sources, ".env": b"SECRET=1\n"}), dest)
+    return dest, sources, expected
+
+
+ManifestBuild = tuple[Path, dict[str, bytes], dict[str, bytes]]
+
+
+def test_manifest_version_and_hash_description(manifest_build: ManifestBuild) -> None:
+    data = load_manifest(manifest_build[0])
+    assert data["version"] == 1
+    assert data["hash"] == {"algorithm": "sha256", "length": 12, "alphabet": "0123456789abcdef"}
+    assert re.fullmatch(r"staticwrap \S+", data["generator"])
+
+
+def test_manifest_lists_every_logical_name(manifest_build: ManifestBuild) -> None:
+    dest, sources, _ = manifest_build
+    assert set(load_manifest(dest)["files"]) == set(sources)
+
+
+def test_manifest_hashed_names(manifest_build: ManifestBuild) -> None:
+    dest, _, expected = manifest_build
+    assert hashed_names(dest) == {name: with_hash(name, data) for name, data in expected.items()}
+
+
+def test_manifest_size(manifest_build: ManifestBuild) -> None:
+    dest, _, expected = manifest_build
+    for name, record in load_manifest(dest)["files"].items():
+        assert record["size"] == len(expected[name]) == (dest / record["hashed"]).stat().st_size, name
+
+
+def test_manifest_mtime_is_source_mtime_and_output_mtime(manifest_build: ManifestBuild) -> None:
+    dest, _, _ = manifest_build
+    for name, record in load_manifest(dest)["files"].items():
+        assert record["mtime"] == MTIME, name
+        # The server trusts the manifest only for files with exactly this mtime.
+        assert (dest / record["hashed"]).stat().st_mtime_ns == MTIME * 10**9, name
+        assert (dest / name).stat().st_mtime_ns == MTIME * 10**9, name
+
+
+def test_manifest_integrity(manifest_build: ManifestBuild) -> None:
+    dest, _, expected = manifest_build
+    for name, record in load_manifest(dest)["files"].items():
+        sha384 = base64.b64encode(hashlib.sha384(expected[name]).digest()).decode()
+        assert record["integrity"] == f"sha384-{sha384}", name
+
+
+def test_manifest_etag(manifest_build: ManifestBuild) -> None:
+    dest, _, expected = manifest_build
+    for name, record in load_manifest(dest)["files"].items():
+        tag = base64.urlsafe_b64encode(hashlib.sha256(expected[name]).digest()[:16]).rstrip(b"=").decode()
+        assert record["etag"] == tag, name
+
+
+def test_manifest_source_is_sha256_of_source(manifest_build: ManifestBuild) -> None:
+    dest, sources, _ = manifest_build
+    for name, record in load_manifest(dest)["files"].items():
+        assert record["source"] == hashlib.sha256(sources[name]).hexdigest(), name
+
+
+def test_manifest_variants_match_sibling_files(manifest_build: ManifestBuild) -> None:
+    dest, _, _ = manifest_build
+    suffixes = {"br": ".br", "zstd": ".zst", "gzip": ".gz"}
+    listed = 0
+    for name, record in load_manifest(dest)["files"].items():
+        variants = record.get("variants", {})
+        on_disk = {coding for coding, suffix in suffixes.items() if (dest / (record["hashed"] + suffix)).exists()}
+        assert set(variants) == on_disk, name
+        for coding, variant in variants.items():
+            for path in (dest / (record["hashed"] + suffixes[coding]), dest / (name + suffixes[coding])):
+                assert variant["size"] == path.stat().st_size, path
+                tag = base64.urlsafe_b64encode(hashlib.sha256(path.read_bytes()).digest()[:16]).rstrip(b"=")
+                assert variant["etag"] == tag.decode(), path
+            listed += 1
+    assert listed >= 3, "the tree has compressible files: some variants must be listed"
+
+
+def test_manifest_read_back(manifest_build: ManifestBuild) -> None:
+    dest, _, expected = manifest_build
+    manifest = read_manifest(str(dest))
+    assert manifest.hashed_names == {with_hash(name, data) for name, data in expected.items()}
+
+
+def test_manifest_build_result_matches_file(manifest_build: ManifestBuild, tmp_path: Path) -> None:
+    dest, _, _ = manifest_build
+    again = run(tmp_path / "src", dest)
+    assert {name: record.hashed for name, record in again.manifest.files.items()} == hashed_names(dest)
+
+
+# -- precompressed variants ------------------------------------------------------------------
+
+
+def test_build_every_variant_decodes_to_its_file(manifest_build: ManifestBuild) -> None:
+    dest, _, _ = manifest_build
+    seen = set()
+    for name in built_files(dest):
+        suffix = os.path.splitext(name)[1]
+        if suffix in DECODERS and (dest / name[: -len(suffix)]).is_file():
+            assert DECODERS[suffix]((dest / name).read_bytes()) == (dest / name[: -len(suffix)]).read_bytes(), name
+            seen.add(suffix)
+    assert seen == set(DECODERS)
+
+
+@pytest.mark.parametrize(
+    ("codings", "suffixes"),
+    [
+        pytest.param(["gzip"], {".gz"}, id="gzip"),
+        pytest.param(["br", "zstd"], {".br", ".zst"}, id="br-zstd"),
+    ],
+)
+def test_build_codings_option(tmp_path: Path, codings: list[str], suffixes: set[str]) -> None:
+    dest = tmp_path / "dest"
+    run(make_tree(tmp_path / "src", {"js/big.js": COMPRESSIBLE_JS}), dest, codings=codings)
+    assert {os.path.splitext(name)[1] for name in built_files(dest) if name.endswith(SIBLING_SUFFIXES)} == suffixes
+
+
+def test_build_min_saving_drops_variants(tmp_path: Path) -> None:
+    dest = tmp_path / "dest"
+    # Hex digits of distinct bytes: no coding makes them 90% smaller.
+    run(make_tree(tmp_path / "src", {"a.txt": bytes(range(256)).hex()}), dest, min_saving=0.9)
+    assert not [name for name in built_files(dest) if name.endswith(SIBLING_SUFFIXES)]
+
+
+def test_build_in_parallel_processes(tmp_path: Path) -> None:
+    files = {f"js/m{i}.js": COMPRESSIBLE_JS + f"// {i}\n" for i in range(4)}
+    dest = tmp_path / "dest"
+    build(make_tree(tmp_path / "src", files), dest, jobs=2)
+    for name, text in files.items():
+        assert gzip.decompress((dest / (with_hash(name, text.encode()) + ".gz")).read_bytes()) == text.encode()
+
+
+def test_build_progress_called_once_per_file(tmp_path: Path) -> None:
+    calls: list[tuple[int, int, str]] = []
+    src = make_tree(tmp_path / "src", {"a.css": "a{}", "js/big.js": COMPRESSIBLE_JS, "img/a.png": PNG_A})
+    run(src, tmp_path / "dest", progress=lambda done, total, name: calls.append((done, total, name)))
+    assert sorted(done for done, _, _ in calls) == [1, 2, 3]
+    assert {total for _, total, _ in calls} == {3}
+
+
+# -- incremental rebuilds --------------------------------------------------------------------
+
+INCREMENTAL: dict[str, bytes | str] = {
+    "img/a.png": PNG_A,
+    "img/b.png": PNG_B,
+    "css/base.css": "b { background: url(../img/a.png) }\n" + "/* padding */\n" * 20,
+    "css/app.css": '@import "base.css";\n' + "a { color: red; }\n" * 20,
+    "css/other.css": "o { background: url(../img/b.png) }\n" + "o { color: blue; }\n" * 20,
+    "js/main.js": COMPRESSIBLE_JS,
+    "js/extra.js": COMPRESSIBLE_JS + "// extra\n",
+}
+
+
+@pytest.fixture
+def incremental(tmp_path: Path) -> tuple[Path, Path]:
+    src, dest = make_tree(tmp_path / "src", INCREMENTAL), tmp_path / "dest"
+    run(src, dest)
+    return src, dest
+
+
+def test_build_rerun_unchanged_writes_nothing(incremental: tuple[Path, Path]) -> None:
+    src, dest = incremental
+    assert run(src, dest).written == 0
+
+
+def test_build_rerun_unchanged_removes_nothing(incremental: tuple[Path, Path]) -> None:
+    src, dest = incremental
+    assert run(src, dest).removed == 0
+
+
+def test_build_rerun_unchanged_files_untouched(incremental: tuple[Path, Path]) -> None:
+    src, dest = incremental
+    before = snapshot(dest)
+    run(src, dest)
+    assert snapshot(dest) == before
+
+
+def test_build_rerun_unchanged_files_not_rewritten(incremental: tuple[Path, Path]) -> None:
+    # ctime changes on any write, even of the same bytes with the mtime put back:
+    # a file rewritten in place can be read half-written by a server serving it.
+    src, dest = incremental
+    before = {name: (dest / name).stat().st_ctime_ns for name in built_files(dest)}
+    run(src, dest)
+    after = {name: (dest / name).stat().st_ctime_ns for name in built_files(dest)}
+    assert {name for name in before if after[name] != before[name]} == set()
+
+
+def test_build_rerun_unchanged_manifest_untouched(incremental: tuple[Path, Path]) -> None:
+    src, dest = incremental
+    st = (dest / MANIFEST).stat()
+    data = (dest / MANIFEST).read_bytes()
+    run(src, dest)
+    after = (dest / MANIFEST).stat()
+    assert ((dest / MANIFEST).read_bytes(), after.st_mtime_ns, after.st_ino) == (data, st.st_mtime_ns, st.st_ino)
+
+
+def test_build_edit_leaf_changes_it_and_its_referrers(incremental: tuple[Path, Path]) -> None:
+    src, dest = incremental
+    before = hashed_names(dest)
+    write(src, "img/a.png", PNG_A + b"edited")
+    run(src, dest)
+    after = hashed_names(dest)
+    assert {name for name in before if before[name] != after[name]} == {"img/a.png", "css/base.css", "css/app.css"}
+
+
+def test_build_edit_leaf_writes_only_those(incremental: tuple[Path, Path]) -> None:
+    src, dest = incremental
+    write(src, "img/a.png", PNG_A + b"edited")
+    assert run(src, dest).written == 3
+
+
+def test_build_edit_leaf_others_untouched(incremental: tuple[Path, Path]) -> None:
+    src, dest = incremental
+    names = hashed_names(dest)
+    untouched = [names[name] for name in ("img/b.png", "css/other.css", "js/main.js", "js/extra.js")]
+    before = {name: snap for name, snap in snapshot(dest).items() if name.startswith(tuple(untouched))}
+    write(src, "img/a.png", PNG_A + b"edited")
+    run(src, dest)
+    after = snapshot(dest)
+    assert {name: after.get(name) for name in before} == before
+
+
+def test_build_edit_leaf_removes_old_hashed_files(incremental: tuple[Path, Path]) -> None:
+    src, dest = incremental
+    before = hashed_names(dest)
+    write(src, "img/a.png", PNG_A + b"edited")
+    result = run(src, dest)
+    stale = [before[name] for name in ("img/a.png", "css/base.css", "css/app.css")]
+    assert [name for name in built_files(dest) if name.startswith(tuple(stale))] == []
+    assert result.removed == 3
+
+
+def test_build_touched_source_manifest_mtime_matches_output(incremental: tuple[Path, Path]) -> None:
+    # Same bytes, new mtime: the manifest must still describe the files on
+    # disk, or the server stops trusting it (and Last-Modified disagrees).
+    src, dest = incremental
+    write(src, "js/main.js", COMPRESSIBLE_JS, mtime=MTIME + 100)
+    run(src, dest)
+    record = load_manifest(dest)["files"]["js/main.js"]
+    on_disk = {name: (dest / name).stat().st_mtime_ns for name in ("js/main.js", record["hashed"])}
+    assert on_disk == dict.fromkeys(on_disk, record["mtime"] * 10**9)
+
+
+def test_build_fewer_codings_manifest_still_lists_siblings(incremental: tuple[Path, Path]) -> None:
+    src, dest = incremental
+    run(src, dest, codings=["gzip"])
+    record = load_manifest(dest)["files"]["js/main.js"]
+    suffixes = {"br": ".br", "zstd": ".zst", "gzip": ".gz"}
+    on_disk = {coding for coding, suffix in suffixes.items() if (dest / (record["hashed"] + suffix)).exists()}
+    assert set(record.get("variants", {})) == on_disk
+
+
+def test_build_deleted_source_outputs_removed(incremental: tuple[Path, Path]) -> None:
+    src, dest = incremental
+    hashed = hashed_names(dest)["js/extra.js"]
+    gone = [name + suffix for name in ("js/extra.js", hashed) for suffix in ("", ".br", ".zst", ".gz")]
+    assert all((dest / name).is_file() for name in gone), "the variants were written in the first place"
+    (src / "js/extra.js").unlink()
+    result = run(src, dest)
+    assert [name for name in gone if (dest / name).exists()] == []
+    assert result.removed == 2
+
+
+def test_build_deleted_source_leaves_manifest_without_it(incremental: tuple[Path, Path]) -> None:
+    src, dest = incremental
+    (src / "js/extra.js").unlink()
+    run(src, dest)
+    assert "js/extra.js" not in load_manifest(dest)["files"]
+
+
+def test_build_never_removes_files_it_did_not_write(incremental: tuple[Path, Path]) -> None:
+    src, dest = incremental
+    foreign = {
+        "robots.txt": b"User-agent: *\n",
+        "css/custom.css": b"x {}\n",
+        "img/a.0123456789ab.png": b"looks hashed, was not built",
+        "js/extra.js.bak": b"a backup",
+        "uploads/photo.jpg": b"\xff\xd8\xff",
+    }
+    make_tree(dest, foreign)
+    write(src, "img/a.png", PNG_A + b"edited")
+    (src / "js/extra.js").unlink()
+    run(src, dest)
+    assert {name: (dest / name).read_bytes() for name in foreign} == foreign
+
+
+def test_build_hashed_only_rebuild_removes_original_names(tmp_path: Path) -> None:
+    src = make_tree(tmp_path / "src", {"img/a.png": PNG_A, "css/app.css": "a { background: url(../img/a.png) }"})
+    dest = tmp_path / "dest"
+    run(src, dest)
+    run(src, dest, hashed_only=True)
+    assert outputs(dest) == set(hashed_names(dest).values())
+
+
+# -- the command line ------------------------------------------------------------------------
+
+
+@pytest.fixture
+def cli_tree(tmp_path: Path) -> Path:
+    return make_tree(
+        tmp_path / "src",
+        {"img/a.png": PNG_A, "css/app.css": "a { background: url(../img/a.png) }\n", "js/big.js": COMPRESSIBLE_JS},
+    )
+
+
+def test_cli_build_quiet_prints_nothing(cli_tree: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    status = main(["build", str(cli_tree), str(tmp_path / "dest"), "--quiet"])
+    assert (status, capsys.readouterr()) == (0, ("", ""))
+
+
+def test_cli_build_quiet_builds(cli_tree: Path, tmp_path: Path) -> None:
+    main(["build", str(cli_tree), str(tmp_path / "dest"), "--quiet", "--jobs", "1"])
+    assert set(hashed_names(tmp_path / "dest")) == {"img/a.png", "css/app.css", "js/big.js"}
+
+
+def test_cli_build_prints_summary(cli_tree: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["build", str(cli_tree), str(tmp_path / "dest"), "--jobs", "1"]) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[0] == "built 3 files: 3 written, 0 unchanged, 0 removed from an earlier build"
+
+
+def test_cli_build_second_summary(cli_tree: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    main(["build", str(cli_tree), str(tmp_path / "dest"), "--quiet", "--jobs", "1"])
+    main(["build", str(cli_tree), str(tmp_path / "dest"), "--jobs", "1"])
+    out = capsys.readouterr().out
+    assert out.splitlines()[0] == "built 3 files: 0 written, 3 unchanged, 0 removed from an earlier build"
+
+
+def test_cli_build_missing_reference_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    src = make_tree(tmp_path / "src", {"css/app.css": "a {}\nb { background: url(nope.png) }"})
+    status = main(["build", str(src), str(tmp_path / "dest"), "--quiet"])
+    out, err = capsys.readouterr()
+    assert (status, out) == (2, "")
+    assert err.startswith("staticwrap: error: ")
+    assert f"{src / 'css/app.css'}:2: 'nope.png'" in err
+
+
+def test_cli_build_no_strict(tmp_path: Path) -> None:
+    src = make_tree(tmp_path / "src", {"css/app.css": "b { background: url(nope.png) }"})
+    with pytest.warns(StaticwrapWarning, match="nope.png"):
+        status = main(["build", str(src), str(tmp_path / "dest"), "--quiet", "--no-strict", "--jobs", "1"])
+    assert status == 0
+
+
+def test_cli_build_nested_directories_exit_2(cli_tree: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    status = main(["build", str(cli_tree), str(cli_tree / "out"), "--quiet"])
+    assert (status, "inside SRC" in capsys.readouterr().err) == (2, True)
+
+
+def test_cli_build_hashed_only(cli_tree: Path, tmp_path: Path) -> None:
+    dest = tmp_path / "dest"
+    main(["build", str(cli_tree), str(dest), "--quiet", "--jobs", "1", "--hashed-only"])
+    assert outputs(dest) == set(hashed_names(dest).values())
+
+
+def test_cli_build_prefix(tmp_path: Path) -> None:
+    src = make_tree(tmp_path / "src", {"img/a.png": PNG_A, "css/app.css": "a { background: url(/static/img/a.png) }"})
+    main(["build", str(src), str(tmp_path / "dest"), "--quiet", "--jobs", "1", "--prefix", "/static/"])
+    expected = f"a {{ background: url(/static/{with_hash('img/a.png', PNG_A)}) }}"
+    assert (tmp_path / "dest/css/app.css").read_text() == expected
+
+
+def test_cli_build_coding_and_min_saving(cli_tree: Path, tmp_path: Path) -> None:
+    dest = tmp_path / "dest"
+    main(["build", str(cli_tree), str(dest), "--quiet", "--jobs", "1", "--coding", "gzip", "--min-saving", "0.1"])
+    siblings = {name for name in built_files(dest) if name.endswith(SIBLING_SUFFIXES)}
+    assert siblings == {"js/big.js.gz", with_hash("js/big.js", COMPRESSIBLE_JS.encode()) + ".gz"}
+
+
+def test_cli_compress_writes_siblings(tmp_path: Path) -> None:
+    root = make_tree(tmp_path / "built", {"js/big.js": COMPRESSIBLE_JS, "img/a.png": PNG_A})
+    assert main(["compress", str(root), "--quiet", "--jobs", "1"]) == 0
+    assert sorted(name for name in built_files(root) if name.endswith(SIBLING_SUFFIXES)) == [
+        "js/big.js.br",
+        "js/big.js.gz",
+        "js/big.js.zst",
+    ]
+
+
+def test_cli_compress_siblings_decode(tmp_path: Path) -> None:
+    root = make_tree(tmp_path / "built", {"js/big.js": COMPRESSIBLE_JS})
+    main(["compress", str(root), "--quiet", "--jobs", "1"])
+    for suffix, decode in DECODERS.items():
+        assert decode((root / f"js/big.js{suffix}").read_bytes()) == COMPRESSIBLE_JS.encode(), suffix
