@@ -10,6 +10,7 @@ tests that must see coded bodies undecoded call the application directly
 from __future__ import annotations
 
 import gzip
+import json
 import os
 import re
 import time
@@ -842,3 +843,20 @@ def test_cors_origin_with_underscore_and_port(make_client: Client, root: Path) -
 def test_misspelt_option_is_a_configuration_error(root: Path) -> None:
     with pytest.raises(ConfigurationError, match="unknown option 'max_agee'; did you mean 'max_age'"):
         StaticWrap(None, root, max_agee=10)
+
+
+def test_url_and_integrity_from_each_kind_of_root(tmp_path: Path) -> None:
+    write(tmp_path, "django/app.css", "a{}")
+    write(tmp_path, "django/app.0123abcd4567.css", "a{}")
+    django_manifest = {"version": "1.1", "paths": {"app.css": "app.0123abcd4567.css"}}
+    (tmp_path / "django" / "staticfiles.json").write_text(json.dumps(django_manifest))
+    write(tmp_path, "plain/my file.txt", "x")
+    app = StaticWrap(None, tmp_path / "django", prefix="/static/")
+    app.add_files(tmp_path / "plain", prefix="/files/")
+    assert app.url("app.css") == "/static/app.0123abcd4567.css"
+    assert app.integrity("app.css") is None  # Django's manifest has no SRI values
+    assert app.url("/my file.txt") == "/files/my%20file.txt"
+    with pytest.raises(LookupError, match=r"'nope\.css'"):
+        app.url("nope.css")
+    with pytest.raises(LookupError, match=r"nope\.css"):
+        app.integrity("nope.css")
