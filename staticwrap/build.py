@@ -40,6 +40,7 @@ from .codings import SIBLING_SUFFIXES, WRITTEN_SUFFIXES, Digest, hash_file
 from .errors import StaticwrapError, StaticwrapWarning
 from .manifest import STATICWRAP_MANIFEST, FileRecord, Manifest, VariantRecord, read_manifest, write_manifest
 from .resolve import HASH_LENGTH, Missing, Target, dependency_order, hashed_name, resolve, rewritten_path
+from .tree import source_root, walk
 
 CSS_EXTENSIONS = (".css",)
 JS_EXTENSIONS = (".js", ".mjs", ".cjs")
@@ -93,7 +94,7 @@ class BuildResult:
     def summary(self) -> str:
         unchanged = self.files - self.written
         lines = [
-            f"built {self.files} files: {self.written} written, {unchanged} unchanged, "
+            f"built {compress.files(self.files)}: {self.written} written, {unchanged} unchanged, "
             f"{self.removed} removed from an earlier build"
         ]
         lines.append(compress.format_summary(self.compressed, self.seconds))
@@ -126,6 +127,9 @@ def build(
     :raises BuildError: for a missing reference (strict), a cycle, or ``destination`` inside ``source``.
     """
     started = time.monotonic()
+    written_codings = codings if codings is not None else compress.CODINGS
+    # Bad options fail before anything in DEST is written or removed.
+    compress.check_options(written_codings, min_saving, jobs)
     src, dest = os.path.abspath(os.fspath(source)), os.path.abspath(os.fspath(destination))
     _check_directories(src, dest)
     prefix = "/" + prefix.strip("/") + "/" if prefix.strip("/") else "/"
@@ -162,12 +166,11 @@ def build(
 
     results = compress.compress_paths(
         [os.path.join(dest, f.hashed) for f in files.values()],
-        codings=codings if codings is not None else compress.CODINGS,
+        codings=written_codings,
         min_saving=min_saving,
         jobs=jobs,
         progress=report,
     )
-    written_codings = codings if codings is not None else compress.CODINGS
     records = {}
     for file, result in zip(files.values(), results, strict=True):
         _prune_siblings(result.path, written_codings)
@@ -194,23 +197,18 @@ def _check_directories(src: str, dest: str) -> None:
 
 
 def _read_tree(src: str) -> list[SourceFile]:
+    # The server's policy, so that the build publishes nothing the server
+    # would hide: no dotfiles, no symlinks out of SRC or onto hidden names.
+    # Old precompressed siblings are skipped too: the build writes them anew.
     found = []
-    for directory, subdirectories, names in os.walk(src):
-        subdirectories[:] = sorted(d for d in subdirectories if not d.startswith(".") or d == ".well-known")
-        present = set(names)
-        for name in sorted(names):
-            # Dotfiles, and old precompressed siblings, which the build writes anew.
-            if name.startswith(".") or any(
-                name.endswith(s) and name[: -len(s)] in present for _, s in SIBLING_SUFFIXES
-            ):
+    for directory in walk(source_root(src)):
+        skip = directory.siblings_to_skip()
+        for name, entry in directory.files.items():
+            if name in skip:
                 continue
-            path = os.path.join(directory, name)
-            if not os.path.isfile(path):
-                continue
-            with open(path, "rb") as handle:
+            with open(entry.path, "rb") as handle:
                 data = handle.read()
-            logical = os.path.relpath(path, src).replace(os.sep, "/")
-            found.append(SourceFile(logical, path, data, int(os.stat(path).st_mtime)))
+            found.append(SourceFile(directory.relative + name, entry.path, data, int(entry.stat.st_mtime)))
     return found
 
 

@@ -1,4 +1,4 @@
-"""The ``staticwrap`` command: ``serve`` a directory, ``inspect`` what the index holds."""
+"""The ``staticwrap`` command: ``build`` and ``compress`` assets, ``serve`` a directory, ``inspect`` the index."""
 
 from __future__ import annotations
 
@@ -18,9 +18,17 @@ from .progress import Progress
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; returns the exit status (0 on success, 2 on bad input)."""
+    """Run the command line; returns the exit status.
+
+    0 on success; 1 when a file could not be read or written (the message
+    says which), or ``inspect`` was given a URL not in the index; 2 on bad
+    input (options, a directory, a reference the build cannot resolve).
+    """
     parser = _parser()
     args = parser.parse_args(argv)
+    # Warnings (a skipped file, a missing reference with --no-strict) read as
+    # messages, not as Python source locations; restored for in-process callers.
+    saved, warnings.formatwarning = warnings.formatwarning, _format_warning
     try:
         result: int = args.run(args)
     except StaticwrapError as error:
@@ -31,11 +39,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         # keep the interpreter from failing again when it flushes stdout.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    except OSError as error:  # the machine's problem, not the input's: an unwritable DEST, a full disk
+        print(f"staticwrap: error: {error}", file=sys.stderr)
+        return 1
+    finally:
+        warnings.formatwarning = saved
     return result
 
 
+def _format_warning(
+    message: Warning | str, category: type[Warning], filename: str, lineno: int, line: str | None = None
+) -> str:
+    return f"staticwrap: warning: {str(message).removeprefix('staticwrap: ')}\n"
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="staticwrap", description="Serve and inspect static files.")
+    parser = argparse.ArgumentParser(prog="staticwrap", description="Build, compress, serve and inspect static files.")
     parser.add_argument("--version", action="version", version=f"staticwrap {__version__}")
     commands = parser.add_subparsers(title="commands", required=True, metavar="COMMAND")
 

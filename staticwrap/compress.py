@@ -23,6 +23,7 @@ import brotli
 
 from .codings import SIBLING_SUFFIXES, WRITTEN_SUFFIXES, ZSTD_MAX_WINDOW, Digest, check_sibling, digest_bytes
 from .errors import ConfigurationError, StaticwrapError
+from .tree import source_root, walk
 
 try:
     import zstandard
@@ -254,7 +255,7 @@ def compress_tree(
     :raises CompressError: a variant written does not decode to its original.
     :raises ConfigurationError: an option cannot be used, or ``root`` is not a directory.
     """
-    _check_options(codings, min_saving, jobs)
+    check_options(codings, min_saving, jobs)
     if not os.path.isdir(root):
         raise ConfigurationError(f"root={root!r}: not a directory; give the directory of the static files")
     return compress_paths(list(_walk(root)), codings=codings, min_saving=min_saving, jobs=jobs, progress=progress)
@@ -275,7 +276,7 @@ def compress_paths(
     :raises CompressError: a variant written does not decode to its original.
     :raises ConfigurationError: ``codings``, ``min_saving`` or ``jobs`` cannot be used.
     """
-    wanted = _check_options(codings, min_saving, jobs)
+    wanted = check_options(codings, min_saving, jobs)
     results: list[CompressResult | None] = [None] * len(paths)
 
     def done(index: int, result: CompressResult) -> None:
@@ -315,37 +316,23 @@ def _process_context() -> multiprocessing.context.BaseContext:
 
 
 def _walk(root: str) -> Iterator[str]:
-    top = os.stat(root)
-    yield from _walk_directory(root, os.path.realpath(root), {(top.st_dev, top.st_ino)})
-
-
-def _walk_directory(directory: str, real_root: str, seen: set[tuple[int, int]]) -> Iterator[str]:
-    with os.scandir(directory) as listing:
-        entries = sorted(listing, key=lambda entry: entry.name)
-    names = {entry.name for entry in entries}
-    for entry in entries:
-        name = entry.name
-        if name.startswith(".") or any(name.endswith(s) and name[: -len(s)] in names for s in _SIBLING_ENDINGS):
+    # The server's policy (tree.walk): no dotfiles but .well-known, no
+    # symlinks out of the root; siblings whose original is here are outputs.
+    # A directory reached twice (through a symlink) is compressed once: its
+    # siblings are the same files, and two workers must not write them at once.
+    seen: set[str] = set()
+    for directory in walk(source_root(root)):
+        real = os.path.realpath(directory.path)
+        if real in seen:
             continue
-        if entry.is_symlink() and not _inside(os.path.realpath(entry.path), real_root):
-            continue
-        try:
-            info = os.stat(entry.path)
-        except OSError:  # a broken or looping symlink
-            continue
-        if stat.S_ISDIR(info.st_mode):
-            if (info.st_dev, info.st_ino) not in seen:
-                seen.add((info.st_dev, info.st_ino))
-                yield from _walk_directory(entry.path, real_root, seen)
-        elif stat.S_ISREG(info.st_mode):
-            yield entry.path
+        seen.add(real)
+        skip = directory.siblings_to_skip()
+        yield from (found.path for name, found in directory.files.items() if name not in skip)
 
 
-def _inside(path: str, real_root: str) -> bool:
-    try:
-        return os.path.commonpath([path, real_root]) == real_root
-    except ValueError:  # pragma: no cover - on Windows, paths on two drives have no common path
-        return False
+def files(count: int) -> str:
+    """``1 file``, ``2 files``."""
+    return f"{count} file" if count == 1 else f"{count} files"
 
 
 def format_summary(results: Sequence[CompressResult], seconds: float) -> str:
@@ -361,7 +348,7 @@ def format_summary(results: Sequence[CompressResult], seconds: float) -> str:
     reused = sum(1 for result in compressed if set(result.reused) == set(result.sizes))
     total = sum(result.original_size for result in considered)
     lines = [
-        f"{len(compressed)} files compressed ({reused} reused unchanged), "
+        f"{files(len(compressed))} compressed ({reused} reused unchanged), "
         f"{len(considered) - len(compressed)} not worth compressing, "
         f"{len(results) - len(considered)} skipped, in {seconds:.2f} s",
         f"  originals: {total:,} bytes",
@@ -373,7 +360,8 @@ def format_summary(results: Sequence[CompressResult], seconds: float) -> str:
     return "\n".join(lines)
 
 
-def _check_options(codings: Sequence[str], min_saving: float, jobs: int | None) -> tuple[str, ...]:
+def check_options(codings: Sequence[str], min_saving: float, jobs: int | None) -> tuple[str, ...]:
+    """Check the compression options; :class:`ConfigurationError` names the first bad one."""
     wanted = _check_codings(codings)
     _keep_ratio(min_saving)
     if jobs is not None and (isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1):

@@ -35,6 +35,7 @@ from .tree import (
     original_name,
     trusted,
     unchanged,
+    walk,
     warn,
 )
 
@@ -69,42 +70,20 @@ class Index:
         root = Root(path, os.path.realpath(path), normalize_prefix(prefix), read_manifest(path))
         self.roots.append(root)
         if not self.config.autorefresh:
-            top = os.stat(path)
-            for url, entry in self._scan(root, path, root.prefix, ((top.st_dev, top.st_ino),)):
+            for url, entry in self._scan(root):
                 # The first root that provides a URL keeps it, as with Django's finders.
                 self.files.setdefault(url, entry)
 
-    def _scan(
-        self, root: Root, directory: str, url_dir: str, ancestors: tuple[tuple[int, int], ...]
-    ) -> Iterator[tuple[str, Entry]]:
-        try:
-            with os.scandir(directory) as listing:
-                names = sorted(entry.name for entry in listing)
-        except OSError as error:
-            warn(f"cannot list directory {directory} ({error.strerror}); its files are not served")
-            return
-        regular: dict[str, Found] = {}
-        for name in names:
-            found = allowed(root, directory, name, self.config)
-            if found is None:
-                continue
-            if stat.S_ISDIR(found.stat.st_mode):
-                key = (found.stat.st_dev, found.stat.st_ino)
-                if key in ancestors:
-                    warn(f"{found.path} leads back to a directory above it (a symlink loop); not followed")
-                    continue
-                yield from self._scan(root, found.path, url_dir + name + "/", (*ancestors, key))
-            elif stat.S_ISREG(found.stat.st_mode):
-                regular[name] = found
-            else:
-                warn(f"{found.path} is not a regular file (a FIFO, socket or device); not served")
-        siblings_of = {name + suffix for name in regular for _, suffix in codings.SIBLING_SUFFIXES}
-        for name, found in regular.items():
-            if name in siblings_of and original_name(name) in regular:
-                continue  # a precompressed sibling is served only through its original
-            asset = self._build(root, url_dir + name, found, lambda sibling: regular.get(sibling))
-            if asset is not None:
-                yield from self._keys_for(asset, url_dir, name)
+    def _scan(self, root: Root) -> Iterator[tuple[str, Entry]]:
+        for directory in walk(root, self.config):
+            url_dir = root.prefix + directory.relative
+            siblings = directory.siblings_to_skip()
+            for name, found in directory.files.items():
+                if name in siblings:
+                    continue  # a precompressed sibling is served only through its original
+                asset = self._build(root, url_dir + name, found, directory.files.get)
+                if asset is not None:
+                    yield from self._keys_for(asset, url_dir, name)
 
     def _keys_for(self, asset: Asset, url_dir: str, name: str) -> Iterator[tuple[str, Entry]]:
         yield asset.url, asset

@@ -13,6 +13,7 @@ from .asset import Asset, Redirect
 from .body import Stale, check_fresh, file_body, open_checked
 from .config import Config
 from .index import Entry, Index
+from .manifest import FileRecord
 from .responder import Plan, Request, method_not_allowed, respond
 from .tree import Root
 
@@ -72,13 +73,14 @@ class StaticWrap:
         The content-hashed name when a root's ``staticwrap.json`` or Django
         ``staticfiles.json`` lists it, so the page gets the long-cached URL;
         otherwise the plain name of a file the index holds. Roots are searched
-        in the order they were added. The path is percent-encoded and has no
-        ``SCRIPT_NAME``: prepend the application's mount point if it has one.
+        in the order they were added, as requests are. The path is
+        percent-encoded and has no ``SCRIPT_NAME``: prepend the application's
+        mount point if it has one.
 
         :raises LookupError: when no root has such a file; the message names it.
         """
-        root, hashed = self._locate(name)
-        return root.prefix + quote(hashed, safe=_SAFE_IN_PATH)
+        root, served, _ = self._locate(name)
+        return root.prefix + quote(served, safe=_SAFE_IN_PATH)
 
     def integrity(self, name: str) -> str | None:
         """The Subresource Integrity value (``sha384-...``) of ``name`` from the manifest.
@@ -88,22 +90,21 @@ class StaticWrap:
 
         :raises LookupError: when no root has such a file.
         """
-        root, _ = self._locate(name)
-        record = root.manifest.files.get(name)
+        _, _, record = self._locate(name)
         return record.integrity if record is not None else None
 
-    def _locate(self, name: str) -> tuple[Root, str]:
+    def _locate(self, name: str) -> tuple[Root, str, FileRecord | None]:
+        """The root that serves ``name``, the name it is served under, and its manifest record."""
         name = name.lstrip("/")
         for root in self.index.roots:
             record = root.manifest.files.get(name)
             if record is not None:
-                return root, record.hashed
+                return root, record.hashed, record
             django = root.manifest.django_names.get(name)
             if django is not None:
-                return root, django
-        for root in self.index.roots:
+                return root, django, None
             if self.index.lookup(root.prefix + name) is not None:
-                return root, name
+                return root, name, None
         roots = ", ".join(f"{root.path} at {root.prefix}" for root in self.index.roots) or "no roots"
         raise LookupError(f"no static file {name!r} in any manifest or root ({roots}); check the name and the build")
 

@@ -13,6 +13,7 @@ import os
 import stat
 import time
 import warnings
+from collections.abc import Iterator
 from typing import NamedTuple
 
 from . import codings
@@ -82,6 +83,64 @@ def allowed(root: Root, directory: str, name: str, config: Config) -> Found | No
         if not config.allow_hidden and any(is_hidden(part) for part in hidden_part.split(os.sep)):
             return None
     return Found(path, result)
+
+
+class Directory(NamedTuple):
+    """One directory met by :func:`walk`: its path, its path relative to the root, its servable files."""
+
+    path: str
+    relative: str  # "" for the root, else "sub/dir/"
+    files: dict[str, Found]
+
+    def siblings_to_skip(self) -> set[str]:
+        """Names of precompressed siblings whose original is a servable file here."""
+        return {name for name in self.files if original_name(name) != name and original_name(name) in self.files}
+
+
+def source_root(path: str) -> Root:
+    """A directory to read (``staticwrap build`` and ``compress``) with the server's default policy."""
+    return Root(path, os.path.realpath(path), "/", Manifest())
+
+
+def walk(root: Root, config: Config | None = None) -> Iterator[Directory]:
+    """Every directory under ``root`` with the regular files the policy allows, in name order.
+
+    The one walk of the tree that the index scan, ``staticwrap build`` and
+    ``staticwrap compress`` share: a directory reached again through a
+    symlink loop is not entered twice, and what is skipped is warned about.
+    """
+    top = os.stat(root.path)
+    yield from _walk(root, config or Config.from_options(), root.path, "", ((top.st_dev, top.st_ino),))
+
+
+def _walk(
+    root: Root, config: Config, directory: str, relative: str, ancestors: tuple[tuple[int, int], ...]
+) -> Iterator[Directory]:
+    try:
+        with os.scandir(directory) as entries:
+            names = sorted(entry.name for entry in entries)
+    except OSError as error:
+        warn(f"cannot list directory {directory} ({error.strerror}); its files are not served")
+        return
+    files: dict[str, Found] = {}
+    subdirectories: list[tuple[str, Found]] = []
+    for name in names:
+        found = allowed(root, directory, name, config)
+        if found is None:
+            continue
+        if stat.S_ISDIR(found.stat.st_mode):
+            subdirectories.append((name, found))
+        elif stat.S_ISREG(found.stat.st_mode):
+            files[name] = found
+        else:
+            warn(f"{found.path} is not a regular file (a FIFO, socket or device); not served")
+    yield Directory(directory, relative, files)
+    for name, found in subdirectories:
+        key = (found.stat.st_dev, found.stat.st_ino)
+        if key in ancestors:
+            warn(f"{found.path} leads back to a directory above it (a symlink loop); not followed")
+            continue
+        yield from _walk(root, config, found.path, relative + name + "/", (*ancestors, key))
 
 
 def is_regular_file(path: str) -> bool:

@@ -1067,3 +1067,49 @@ def test_cli_compress_siblings_decode(tmp_path: Path) -> None:
     main(["compress", str(root), "--quiet", "--jobs", "1"])
     for suffix, decode in DECODERS.items():
         assert decode((root / f"js/big.js{suffix}").read_bytes()) == COMPRESSIBLE_JS.encode(), suffix
+
+
+# -- the server's policy, option checks, command line errors -------------------------------
+
+
+def test_build_publishes_nothing_the_server_would_hide(tmp_path: Path) -> None:
+    src, dest, outside = tmp_path / "src", tmp_path / "dest", tmp_path / "outside"
+    write(src, ".env", "SECRET=1")
+    write(src, "css/app.css", "a{}")
+    write(outside, "private.css", "b{}")
+    (src / "css" / "env.txt").symlink_to(src / ".env")
+    (src / "leak.css").symlink_to(outside / "private.css")
+    (src / "alias").symlink_to(src / "css", target_is_directory=True)
+    with pytest.warns(StaticwrapWarning, match="leak.css"):
+        build(src, dest, jobs=1)
+    names = set(read_manifest(str(dest)).files)
+    assert names == {"css/app.css", "alias/app.css"}  # a directory link inside SRC is followed, as the server does
+    assert not (dest / "css" / "env.txt").exists()
+    assert not (dest / "leak.css").exists()
+
+
+def test_build_bad_options_fail_before_dest_is_touched(tmp_path: Path) -> None:
+    src, dest = tmp_path / "src", tmp_path / "dest"
+    write(src, "a.css", "a{}")
+    for options in ({"jobs": 0}, {"min_saving": 1.5}, {"codings": ["lzma"]}):
+        with pytest.raises(StaticwrapError):
+            build(src, dest, **options)
+        assert not dest.exists(), options
+
+
+def test_cli_build_unwritable_destination_is_exit_1(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    src = tmp_path / "src"
+    write(src, "a.css", "a{}")
+    blocker = write(tmp_path, "file", "not a directory")
+    assert main(["build", str(src), str(blocker / "dest"), "--quiet"]) == 1
+    assert "staticwrap: error:" in capsys.readouterr().err
+
+
+def test_cli_warnings_read_as_messages(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    src = tmp_path / "src"
+    write(src, "a.css", "a{background:url(nope.png)}")
+    with pytest.warns(StaticwrapWarning):  # still recorded for in-process callers
+        assert main(["build", str(src), str(tmp_path / "dest"), "--quiet", "--no-strict"]) == 0
+    import warnings
+
+    assert warnings.formatwarning.__module__ == "warnings"  # restored after the command

@@ -860,3 +860,18 @@ def test_url_and_integrity_from_each_kind_of_root(tmp_path: Path) -> None:
         app.url("nope.css")
     with pytest.raises(LookupError, match=r"nope\.css"):
         app.integrity("nope.css")
+
+
+def test_url_follows_the_serving_order_of_roots(tmp_path: Path) -> None:
+    # The first root serves "app.css" as a plain file; a later root's manifest
+    # must not win over it, as it does not win for requests either.
+    write(tmp_path, "first/app.css", "first")
+    write(tmp_path, "second/app.0123abcd4567.css", "second")
+    record = {"hashed": "app.0123abcd4567.css", "integrity": "sha384-x"}
+    (tmp_path / "second" / "staticwrap.json").write_text(json.dumps({"version": 1, "files": {"app.css": record}}))
+    app = StaticWrap(None, tmp_path / "first", prefix="/a/")
+    app.add_files(tmp_path / "second", prefix="/b/")
+    assert (app.url("app.css"), app.integrity("app.css")) == ("/a/app.css", None)
+    only_second = StaticWrap(None, tmp_path / "second", prefix="/b/")
+    assert only_second.url("/app.css") == "/b/app.0123abcd4567.css"
+    assert only_second.integrity("/app.css") == "sha384-x"
