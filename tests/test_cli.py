@@ -22,6 +22,7 @@ import pytest
 import staticwrap
 from staticwrap.cli import main
 from tests.conftest import TEN, write
+from tests.test_server import stop
 
 #: Where this process imported staticwrap from (the checkout, or site-packages
 #: under tox): ``python -m staticwrap`` must run the same one.
@@ -213,13 +214,7 @@ def served(tree: Path, tmp_path: Path) -> Iterator[Served]:
             assert match, first
             yield Served(match.group(1), int(match.group(2)), match.group(3))
         finally:
-            if process.poll() is None:
-                process.terminate()
-                try:
-                    process.wait(timeout=TIMEOUT)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-                    process.wait(timeout=TIMEOUT)
+            stop(process)
             reader.join(timeout=TIMEOUT)
             process.stdout.close()
     assert not reader.is_alive()

@@ -181,7 +181,7 @@ def free_port() -> int:
     return port
 
 
-def stop(process: subprocess.Popen[bytes]) -> None:
+def stop(process: subprocess.Popen[bytes] | subprocess.Popen[str]) -> None:
     """Stop exactly this process: SIGTERM, then SIGKILL if it does not exit in time."""
     if process.poll() is None:
         process.terminate()
