@@ -70,9 +70,13 @@ class Index:
         root = Root(path, os.path.realpath(path), normalize_prefix(prefix), read_manifest(path))
         self.roots.append(root)
         if not self.config.autorefresh:
-            for url, entry in self._scan(root):
-                # The first root that provides a URL keeps it, as with Django's finders.
-                self.files.setdefault(url, entry)
+            entries = list(self._scan(root))
+            # Under the lock: add_files may be called on a running server
+            # (Flask blueprints registered late), while refresh() iterates.
+            with self._lock:
+                for url, entry in entries:
+                    # The first root that provides a URL keeps it, as with Django's finders.
+                    self.files.setdefault(url, entry)
 
     def _scan(self, root: Root) -> Iterator[tuple[str, Entry]]:
         for directory in walk(root, self.config):

@@ -4,18 +4,19 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any, BinaryIO
 from urllib.parse import quote
 
-from ._syntax import SAFE_METHODS
+from ._syntax import SAFE_IN_PATH, SAFE_METHODS
 from .asset import Asset, Redirect
 from .body import Stale, check_fresh, file_body, open_checked
 from .config import Config
 from .index import Entry, Index
 from .manifest import FileRecord
 from .responder import Plan, Request, method_not_allowed, respond
-from .tree import Root
+from .tree import Root, normalize_prefix
 
 if TYPE_CHECKING:
     from ._types import StartResponse, WSGIApplication, WSGIEnvironment
@@ -23,8 +24,6 @@ if TYPE_CHECKING:
 # Characters left as they are in a Location or query: RFC 3986 unreserved,
 # sub-delims, ":" "@" "/" "?" and "%" (already escaped octets stay escaped).
 _SAFE_IN_URL = "/?:@!$&'()*+,;=%-._~"
-# In a path from a file name: "%", "?" and "#" are data, so they are escaped.
-_SAFE_IN_PATH = "/:@!$&'()*+,;=-._~"
 
 
 class StaticWrap:
@@ -57,6 +56,14 @@ class StaticWrap:
         self.index = Index(self.config)
         if root is not None:
             self.add_files(root, prefix)
+        # A Flask app: its static folders and its blueprints' (staticwrap.flask).
+        # Flask is imported already if `application` is a Flask app, so other
+        # applications pay nothing for the check.
+        flask = sys.modules.get("flask")
+        if flask is not None and isinstance(application, flask.Flask):
+            from .flask import configure
+
+            configure(self, application)
 
     def add_files(self, root: str | os.PathLike[str], prefix: str = "/") -> None:
         """Serve the files under ``root`` at the URL ``prefix``.
@@ -67,7 +74,7 @@ class StaticWrap:
         """
         self.index.add_root(root, prefix)
 
-    def url(self, name: str) -> str:
+    def url(self, name: str, *, prefix: str | None = None) -> str:
         """The URL path to put in a page for the asset ``name`` (relative to its root).
 
         The content-hashed name when a root's ``staticwrap.json`` or Django
@@ -77,33 +84,38 @@ class StaticWrap:
         percent-encoded and has no ``SCRIPT_NAME``: prepend the application's
         mount point if it has one.
 
+        :param prefix: look only in the roots served at this URL prefix.
         :raises LookupError: when no root has such a file; the message names it.
         """
-        root, served, _ = self._locate(name)
-        return root.prefix + quote(served, safe=_SAFE_IN_PATH)
+        root, served, _ = self._locate(name, prefix)
+        return root.prefix + quote(served, safe=SAFE_IN_PATH)
 
-    def integrity(self, name: str) -> str | None:
+    def integrity(self, name: str, *, prefix: str | None = None) -> str | None:
         """The Subresource Integrity value (``sha384-...``) of ``name`` from the manifest.
 
         ``None`` for a file no ``staticwrap.json`` describes. Use it with
         ``crossorigin`` on ``<script>`` and ``<link>``.
 
+        :param prefix: look only in the roots served at this URL prefix.
         :raises LookupError: when no root has such a file.
         """
-        _, _, record = self._locate(name)
+        _, _, record = self._locate(name, prefix)
         return record.integrity if record is not None else None
 
-    def _locate(self, name: str) -> tuple[Root, str, FileRecord | None]:
+    def _locate(self, name: str, prefix: str | None) -> tuple[Root, str, FileRecord | None]:
         """The root that serves ``name``, the name it is served under, and its manifest record."""
         name = name.lstrip("/")
+        wanted = None if prefix is None else normalize_prefix(prefix)
         for root in self.index.roots:
+            if wanted is not None and root.prefix != wanted:
+                continue
             record = root.manifest.files.get(name)
             if record is not None:
                 return root, record.hashed, record
             django = root.manifest.django_names.get(name)
             if django is not None:
                 return root, django, None
-            if self.index.lookup(root.prefix + name) is not None:
+            if name and self.index.lookup(root.prefix + name) is not None:
                 return root, name, None
         roots = ", ".join(f"{root.path} at {root.prefix}" for root in self.index.roots) or "no roots"
         raise LookupError(f"no static file {name!r} in any manifest or root ({roots}); check the name and the build")
@@ -168,7 +180,7 @@ class StaticWrap:
         # percent-encoded as path data, and "./" keeps a name with a colon
         # from reading as a scheme (RFC 3986 §4.2).
         segment = entry.url.rstrip("/").rpartition("/")[2]
-        location = quote(segment, safe=_SAFE_IN_PATH) + "/"
+        location = quote(segment, safe=SAFE_IN_PATH) + "/"
         if ":" in location:
             location = "./" + location
         query = environ.get("QUERY_STRING", "")

@@ -1,0 +1,1 @@
+"""Tests of the framework integrations; each module is skipped when its framework is not installed."""
