@@ -192,15 +192,15 @@ def stop(process: subprocess.Popen[bytes] | subprocess.Popen[str]) -> None:
             process.wait(timeout=TIMEOUT)
 
 
-def wait_until_serving(process: subprocess.Popen[bytes], port: int, log: Path) -> None:
-    """Wait (bounded) until the server answers a request for a file of the root."""
+def wait_until_serving(process: subprocess.Popen[bytes], port: int, log: Path, path: str = "/static/ten.txt") -> None:
+    """Wait (bounded) until the server answers 200 to a GET of ``path``."""
     deadline = time.monotonic() + STARTUP_TIMEOUT
     while time.monotonic() < deadline:
         if process.poll() is not None:
             pytest.fail(f"gunicorn exited with {process.returncode}:\n{log.read_text(errors='replace')}")
         connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
         try:
-            connection.request("GET", "/static/ten.txt")
+            connection.request("GET", path)
             if connection.getresponse().status == 200:
                 return
         except (OSError, http.client.HTTPException):
