@@ -330,6 +330,10 @@ def _write_if_changed(path: str, data: bytes, mtime: int) -> bool:
     An unchanged file still gets ``mtime`` (the source's), which the manifest
     records and the server compares.
     """
+    if os.path.islink(path):
+        # Not a file this build wrote (collectstatic --link puts links to the
+        # sources here): replace the link, never write through it.
+        os.remove(path)
     try:
         if os.path.getsize(path) == len(data):
             with open(path, "rb") as existing:

@@ -64,6 +64,14 @@ class StaticWrap:
             from .flask import configure
 
             configure(self, application)
+        # A Django project (staticwrap.django): the roots and options its
+        # settings name; the keywords given here take precedence. Django is
+        # loaded already if `application` is its WSGIHandler.
+        handlers = sys.modules.get("django.core.handlers.wsgi")
+        if handlers is not None and isinstance(application, handlers.WSGIHandler):
+            from .django.wsgi import configure as configure_django
+
+            configure_django(self, **options)
 
     def add_files(self, root: str | os.PathLike[str], prefix: str = "/") -> None:
         """Serve the files under ``root`` at the URL ``prefix``.
