@@ -75,6 +75,20 @@ def check_fresh(facts: FileFacts) -> Stale | None:
     return None if stat.S_ISREG(st.st_mode) and facts.matches(st) else Stale.CHANGED
 
 
+def respects_content_length(wrapper: object) -> bool:
+    """Whether a ``wsgi.file_wrapper`` sends no more of a file than the response's Content-Length.
+
+    Such a wrapper may be given the real file, seeked to the range start.
+    A wrapper can say so itself with a boolean ``respects_content_length``
+    attribute (the Django middleware's stand-in does); otherwise it is known
+    by its module.
+    """
+    declared = getattr(wrapper, "respects_content_length", None)
+    if isinstance(declared, bool):
+        return declared
+    return str(getattr(wrapper, "__module__", "")).startswith(_LENGTH_RESPECTING_WRAPPERS)
+
+
 def file_body(file: BinaryIO, segments: tuple[ByteRange | bytes, ...], wrapper: object) -> Iterable[bytes]:
     """An iterable of the response body made of ``segments`` of ``file``.
 
@@ -89,7 +103,7 @@ def file_body(file: BinaryIO, segments: tuple[ByteRange | bytes, ...], wrapper: 
     first = segments[0]
     if len(segments) == 1 and isinstance(first, ByteRange) and callable(wrapper):
         file.seek(first.start)
-        if getattr(wrapper, "__module__", "").startswith(_LENGTH_RESPECTING_WRAPPERS):
+        if respects_content_length(wrapper):
             body: Iterable[bytes] = wrapper(file, BLOCK_SIZE)
         else:
             body = wrapper(BoundedReader(file, first.length), BLOCK_SIZE)

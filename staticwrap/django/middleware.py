@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 
 from django.http import FileResponse
 
-from staticwrap.body import BLOCK_SIZE
+from staticwrap.body import BLOCK_SIZE, respects_content_length
 from staticwrap.middleware import StaticWrap
 
 from .wsgi import configure
@@ -124,15 +124,15 @@ class _Wrapped:
 class _WrapperStandIn:
     """Stands in for the server's ``wsgi.file_wrapper`` while StaticWrap answers, to receive the file.
 
-    :func:`staticwrap.body.file_body` decides from the wrapper's module
-    whether the server may be given the real file (seeked to the range start:
-    Gunicorn, which sendfiles exactly Content-Length bytes) or a reader bounded
-    to the range; this stand-in carries the server's module so that the choice
-    is made for the server, and Django then gives the server what was chosen.
+    :func:`staticwrap.body.file_body` gives the real file (seeked to the range
+    start) only to a wrapper that sends no more than Content-Length, such as
+    Gunicorn's, and a reader bounded to the range to any other; the stand-in
+    declares what the server's wrapper would, so the choice is made for the
+    server, and Django then gives the server what was chosen.
     """
 
     def __init__(self, server_wrapper: object) -> None:
-        self.__module__ = str(getattr(server_wrapper, "__module__", None) or __name__)
+        self.respects_content_length = respects_content_length(server_wrapper)
 
     def __call__(self, file: BinaryIO, block_size: int = BLOCK_SIZE) -> Iterable[bytes]:
         return _Wrapped(file)  # type: ignore[return-value]  # unwrapped by StaticWrapMiddleware.__call__
