@@ -32,7 +32,8 @@ pytestmark = [
     pytest.mark.skipif(shutil.which("strace") is None, reason="strace is not installed (scripts/setup installs it)"),
 ]
 
-EXAMPLES = STATICWRAP_HOME / "examples"
+# The checkout's examples (under tox, staticwrap itself comes from site-packages).
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 
 @dataclass(frozen=True)
