@@ -199,6 +199,7 @@ def served(tree: Path, tmp_path: Path) -> Iterator[Served]:
             stdout=subprocess.PIPE,
             stderr=log,
             text=True,
+            start_new_session=True,
         )
         assert process.stdout is not None
         lines: queue.Queue[str | None] = queue.Queue()

@@ -74,12 +74,15 @@ def served(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
         "strace", "-f", "-qq", "-e", "trace=sendfile", "-o", str(trace),
         sys.executable, "-m", "gunicorn", "--preload",
         "--bind", f"127.0.0.1:{port}", "--workers", "1", "--worker-class", worker, "--threads", "2",
+        "--graceful-timeout", "3",
         project.target,
     ]  # fmt: skip
     python_path = os.pathsep.join(filter(None, [str(project.cwd), str(STATICWRAP_HOME), os.environ.get("PYTHONPATH")]))
     env = {**os.environ, **project.env, "PYTHONPATH": python_path}
     with log.open("wb") as output:
-        process = subprocess.Popen(command, cwd=project.cwd, env=env, stdout=output, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(
+            command, cwd=project.cwd, env=env, stdout=output, stderr=subprocess.STDOUT, start_new_session=True
+        )
         try:
             master = gunicorn_master(process)
         except BaseException:

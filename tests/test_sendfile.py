@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import write
-from tests.test_server import APPS, STATICWRAP_HOME, fetch, free_port, stop, wait_until_serving
+from tests.test_server import APPS, STATICWRAP_HOME, fetch, free_port, kill_group, stop, wait_until_serving
 
 pytestmark = [
     pytest.mark.server,
@@ -67,16 +67,12 @@ def gunicorn_master(tracer: subprocess.Popen[bytes]) -> int:
 
 
 def stop_master(master: int, tracer: subprocess.Popen[bytes]) -> None:
-    """Stop exactly the Gunicorn we started (graceful, then forced), then its tracer."""
-    for signal_number in (signal.SIGTERM, signal.SIGKILL):
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(master, signal_number)
-        try:
-            tracer.wait(timeout=10)
-            return
-        except subprocess.TimeoutExpired:
-            continue
-    stop(tracer)
+    """Stop exactly what we started: Gunicorn gracefully, else its whole process group (strace included)."""
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(master, signal.SIGTERM)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        tracer.wait(timeout=10)
+    kill_group(tracer)
 
 
 @pytest.fixture(scope="module", params=["sync", "gthread"])
@@ -91,12 +87,15 @@ def traced(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
         "strace", "-f", "-qq", "-e", "trace=sendfile", "-o", str(trace),
         sys.executable, "-m", "gunicorn",
         "--bind", f"127.0.0.1:{port}", "--workers", "1", "--worker-class", request.param, "--threads", "2",
+        "--graceful-timeout", "3",
         "gunicorn_app:application",
     ]  # fmt: skip
     python_path = os.pathsep.join(filter(None, [str(APPS), str(STATICWRAP_HOME), os.environ.get("PYTHONPATH")]))
     env = {**os.environ, "STATICWRAP_TEST_ROOT": str(root), "PYTHONPATH": python_path}
     with log.open("wb") as output:
-        process = subprocess.Popen(command, cwd=APPS, env=env, stdout=output, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(
+            command, cwd=APPS, env=env, stdout=output, stderr=subprocess.STDOUT, start_new_session=True
+        )
         try:
             master = gunicorn_master(process)
         except BaseException:

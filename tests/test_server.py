@@ -8,10 +8,12 @@ Content-Length, or a body on a HEAD or a 304, would only show there.
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import http.client
 import os
 import re
+import signal
 import socket
 import subprocess
 import sys
@@ -182,14 +184,27 @@ def free_port() -> int:
 
 
 def stop(process: subprocess.Popen[bytes] | subprocess.Popen[str]) -> None:
-    """Stop exactly this process: SIGTERM, then SIGKILL if it does not exit in time."""
+    """Stop exactly what this process started: SIGTERM, then SIGKILL to its whole process group.
+
+    Servers are started with ``start_new_session=True``, so the group holds
+    the server and its workers and nothing else: a Gunicorn master killed
+    alone would leave its workers running.
+    """
     if process.poll() is None:
         process.terminate()
         try:
             process.wait(timeout=TIMEOUT)
         except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=TIMEOUT)
+            kill_group(process)
+    kill_group(process)  # workers that outlived their master, if any
+
+
+def kill_group(process: subprocess.Popen[bytes] | subprocess.Popen[str]) -> None:
+    """SIGKILL the process group ``process`` leads (one started with ``start_new_session=True``)."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(process.pid, signal.SIGKILL)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        process.wait(timeout=TIMEOUT)
 
 
 def wait_until_serving(process: subprocess.Popen[bytes], port: int, log: Path, path: str = "/static/ten.txt") -> None:
@@ -236,7 +251,9 @@ def gunicorn(request: pytest.FixtureRequest, site: Site, tmp_path_factory: pytes
     env = {**os.environ, "STATICWRAP_TEST_ROOT": str(site.root), "PYTHONPATH": python_path}
     log_path = tmp_path_factory.mktemp(f"gunicorn-{worker}") / "gunicorn.log"
     with open(log_path, "wb") as log:
-        process = subprocess.Popen(command, cwd=APPS, env=env, stdout=log, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(
+            command, cwd=APPS, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
         try:
             wait_until_serving(process, port, log_path)
             yield Server(port, f"gunicorn-{worker}")

@@ -1028,7 +1028,9 @@ def test_gunicorn_sends_files_with_sendfile(tmp_path: Path, target: str) -> None
     }
     log_path = tmp_path / "gunicorn.log"
     with open(log_path, "wb") as log:
-        process = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(
+            command, cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
         try:
             wait_until_serving(process, port, log_path)
             full = http_get(port, "/static/large.bin")
