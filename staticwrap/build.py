@@ -15,32 +15,39 @@ The steps, in order:
    build wrote and this one does not, precompress in parallel, and write
    ``staticwrap.json``.
 
-A source map's ``file`` field points back at its script, which refers to the
-map through ``sourceMappingURL``: to hash both, the map's name is computed
-with ``file`` as written in the source, and ``file`` is set to the script's
-hashed name afterwards. Only that informational field differs from the bytes
-the map's name was computed from.
+Every hashed name describes exactly the bytes written under it. A source
+map's ``file`` field (informational, ECMA-426) is therefore left as written:
+pointing it at its script's hashed name would need the script's hash, which
+depends on the map's own name through ``sourceMappingURL``.
+
+An output whose bytes change gets a new mtime (whole seconds, later than its
+old one), and its hashed and logical copies share it: the mtime is what tells
+a running server, and the manifest it read at startup, that the file is new.
+An output whose bytes do not change is not touched.
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
+import fcntl
 import hashlib
 import json
 import os
 import posixpath
 import time
 import warnings
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from . import __version__, compress, references
+from .atomic import write_atomic
 from .codings import SIBLING_SUFFIXES, WRITTEN_SUFFIXES, Digest, hash_file
 from .errors import StaticwrapError, StaticwrapWarning
 from .manifest import STATICWRAP_MANIFEST, FileRecord, Manifest, VariantRecord, read_manifest, write_manifest
 from .resolve import HASH_LENGTH, Missing, Target, dependency_order, hashed_name, resolve, rewritten_path
-from .tree import source_root, walk
+from .tree import normalize_prefix, source_root, walk
 
 CSS_EXTENSIONS = (".css",)
 JS_EXTENSIONS = (".js", ".mjs", ".cjs")
@@ -71,7 +78,6 @@ class SourceFile:
     #: For a source map: its parsed JSON and the tree files its "sources" name.
     sourcemap: dict[str, Any] | None = None
     map_sources: dict[int, Target] = field(default_factory=dict)
-    map_file: Target | None = None
     output: bytes = b""
     digest: str = ""
 
@@ -132,7 +138,8 @@ def build(
     compress.check_options(written_codings, min_saving, jobs)
     src, dest = os.path.abspath(os.fspath(source)), os.path.abspath(os.fspath(destination))
     _check_directories(src, dest)
-    prefix = "/" + prefix.strip("/") + "/" if prefix.strip("/") else "/"
+    prefix = normalize_prefix(prefix)
+    # Everything that can fail on the sources is done before DEST is touched.
     files = {f.name: f for f in _read_tree(src)}
     if STATICWRAP_MANIFEST in files:
         raise BuildError(
@@ -150,14 +157,38 @@ def build(
         ) from None
     for name in order:
         _rewrite(files[name], files)
-    for file in files.values():
-        if file.map_file is not None:
-            _point_map_at_script(file, files)
 
     os.makedirs(dest, exist_ok=True)
+    with _locked(dest):
+        return _write_build(files, dest, hashed_only, written_codings, min_saving, jobs, progress, started)
+
+
+@contextlib.contextmanager
+def _locked(dest: str) -> Iterator[None]:
+    """Hold an exclusive lock on the DEST directory: two builds into one DEST would prune each other's files."""
+    descriptor = os.open(dest, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise BuildError(f"another staticwrap build is writing {dest}; wait for it to finish") from None
+        yield
+    finally:
+        os.close(descriptor)  # closing releases the lock
+
+
+def _write_build(
+    files: dict[str, SourceFile],
+    dest: str,
+    hashed_only: bool,
+    written_codings: Sequence[str],
+    min_saving: float,
+    jobs: int | None,
+    progress: Callable[[int, int, str], None] | None,
+    started: float,
+) -> BuildResult:
     old = read_manifest(dest)
     written, outputs = _write_outputs(files.values(), dest, hashed_only)
-    removed = _remove_stale(dest, old, outputs)
     done = iter(range(1, len(files) + 1))
 
     def report(result: compress.CompressResult) -> None:
@@ -178,6 +209,10 @@ def build(
             _copy_siblings(os.path.join(dest, file.hashed), os.path.join(dest, file.name))
         records[file.name] = _record(file, result)
     write_manifest(os.path.join(dest, STATICWRAP_MANIFEST), records, f"staticwrap {__version__}", HASH_LENGTH)
+    # Only now, with every new file and the new manifest in place, do the
+    # files of the previous build go: a server or a page never meets a
+    # manifest that names a file already removed.
+    removed = _remove_stale(dest, old, outputs)
     return BuildResult(len(files), written, removed, results, time.monotonic() - started, Manifest.of(records))
 
 
@@ -188,6 +223,8 @@ def _dependencies(file: SourceFile) -> list[str]:
 def _check_directories(src: str, dest: str) -> None:
     if not os.path.isdir(src):
         raise BuildError(f"{src} is not a directory: give the directory of your source assets as SRC")
+    # Compared as real paths: a DEST that is a symlink into SRC is inside it.
+    src, dest = os.path.realpath(src), os.path.realpath(dest)
     if os.path.commonpath([src, dest]) == src:
         raise BuildError(f"DEST {dest} is inside SRC {src}: the build would read its own output; choose another DEST")
     if os.path.commonpath([src, dest]) == dest:
@@ -259,10 +296,6 @@ def _find_map_links(file: SourceFile, files: dict[str, SourceFile], prefix: str)
                 resolution = resolve(root + source, file.name, files, prefix=prefix)
                 if isinstance(resolution, Target) and resolution.name != file.name:
                     file.map_sources[position] = resolution
-    if isinstance(data.get("file"), str):
-        resolution = resolve(data["file"], file.name, files, prefix=prefix)
-        if isinstance(resolution, Target):
-            file.map_file = resolution
 
 
 def _source_root(data: dict[str, Any]) -> str:
@@ -301,14 +334,6 @@ def _rewrite(file: SourceFile, files: dict[str, SourceFile]) -> None:
     file.digest = hashlib.sha256(file.output).hexdigest()[:HASH_LENGTH]
 
 
-def _point_map_at_script(file: SourceFile, files: dict[str, SourceFile]) -> None:
-    assert file.sourcemap is not None
-    assert file.map_file is not None
-    data = dict(file.sourcemap)
-    data["file"] = rewritten_path(file.map_file, files[file.map_file.name].digest)
-    file.output = _dump_map(data)
-
-
 def _dump_map(data: dict[str, Any]) -> bytes:
     return json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
@@ -319,38 +344,42 @@ def _write_outputs(files: Iterable[SourceFile], dest: str, hashed_only: bool) ->
     for file in files:
         names = [file.hashed] if hashed_only else [file.hashed, file.name]
         outputs.update(names)
-        changed = [_write_if_changed(os.path.join(dest, name), file.output, file.mtime) for name in names]
-        written += any(changed)
+        written += _write_copies([os.path.join(dest, name) for name in names], file.output)
     return written, outputs
 
 
-def _write_if_changed(path: str, data: bytes, mtime: int) -> bool:
-    """Write ``data`` atomically unless the file already holds exactly it.
-
-    An unchanged file still gets ``mtime`` (the source's), which the manifest
-    records and the server compares.
-    """
-    if os.path.islink(path):
-        # Not a file this build wrote (collectstatic --link puts links to the
-        # sources here): replace the link, never write through it.
-        os.remove(path)
-    try:
-        if os.path.getsize(path) == len(data):
-            with open(path, "rb") as existing:
-                same = existing.read() == data
-            if same:
-                if os.stat(path).st_mtime_ns != mtime * 1_000_000_000:
-                    os.utime(path, (mtime, mtime))
-                return False
-    except OSError:
-        pass
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    temporary = f"{path}.tmp{os.getpid()}"
-    with open(temporary, "wb") as handle:
-        handle.write(data)
-    os.utime(temporary, (mtime, mtime))
-    os.replace(temporary, path)
+def _write_copies(paths: list[str], data: bytes) -> bool:
+    """Write ``data`` at each path unless all already hold it; returns whether anything changed."""
+    old_mtimes = []
+    stale = []
+    for path in paths:
+        if os.path.islink(path):
+            # Not a file this build wrote (collectstatic --link puts links to
+            # the sources here): replace the link, never write through it.
+            os.remove(path)
+        try:
+            st = os.stat(path)
+        except FileNotFoundError:
+            stale.append(path)
+            continue
+        old_mtimes.append(int(st.st_mtime))
+        if st.st_size != len(data) or _read(path) != data:
+            stale.append(path)
+    if not stale:
+        return False
+    mtime = max([int(time.time()), *(old + 1 for old in old_mtimes)])
+    for path in paths:
+        if path in stale:
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            write_atomic(path, data, mtime_ns=mtime * 1_000_000_000)
+        else:
+            os.utime(path, (mtime, mtime))  # same bytes, but one version with its copy
     return True
+
+
+def _read(path: str) -> bytes:
+    with open(path, "rb") as handle:
+        return handle.read()
 
 
 def _remove_stale(dest: str, old: Manifest, outputs: set[str]) -> int:
@@ -382,8 +411,13 @@ def _copy_siblings(hashed_path: str, logical_path: str) -> None:
     for _, suffix in SIBLING_SUFFIXES:
         source, target = hashed_path + suffix, logical_path + suffix
         if os.path.isfile(source):
-            with open(source, "rb") as handle:
-                _write_if_changed(target, handle.read(), int(os.stat(source).st_mtime))
+            data, st = _read(source), os.stat(source)
+            if not os.path.isfile(target) or os.path.islink(target) or _read(target) != data:
+                with contextlib.suppress(FileNotFoundError):
+                    os.remove(target)  # a link is replaced, never written through
+                write_atomic(target, data, mtime_ns=st.st_mtime_ns)
+            elif os.stat(target).st_mtime_ns != st.st_mtime_ns:
+                os.utime(target, ns=(st.st_mtime_ns, st.st_mtime_ns))
         elif os.path.isfile(target):
             os.remove(target)
 
@@ -397,7 +431,7 @@ def _record(file: SourceFile, result: compress.CompressResult) -> FileRecord:
     return FileRecord(
         hashed=file.hashed,
         size=len(file.output),
-        mtime=file.mtime,
+        mtime=int(os.stat(result.path).st_mtime),
         integrity=integrity,
         etag=digest.tag,
         source=hashlib.sha256(file.data).hexdigest(),

@@ -13,7 +13,6 @@ import gzip
 import multiprocessing
 import os
 import stat
-import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from fractions import Fraction
@@ -21,6 +20,7 @@ from typing import NamedTuple
 
 import brotli
 
+from .atomic import write_atomic
 from .codings import SIBLING_SUFFIXES, WRITTEN_SUFFIXES, ZSTD_MAX_WINDOW, Digest, check_sibling, digest_bytes
 from .errors import ConfigurationError, StaticwrapError
 from .tree import source_root, walk
@@ -207,28 +207,22 @@ def _reusable(target: str, coding: str, digest: Digest, original: os.stat_result
 
 
 def _write(target: str, variant: bytes, coding: str, digest: Digest, original: os.stat_result) -> None:
-    directory, name = os.path.split(target)
-    # A dot name in the same directory: os.replace is then an atomic rename, and
-    # neither the server's scan nor compress_tree picks up a half-written file.
-    fd, temp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=directory or None)
-    try:
-        with os.fdopen(fd, "wb") as file:
-            file.write(variant)
-        # mkstemp makes the file 0600; the server must be able to read the
-        # sibling whenever it can read the original. No execute or setuid bits.
-        os.chmod(temp, stat.S_IMODE(original.st_mode) & 0o666)
-        # Tools that compare mtimes (rsync -u, make, our own reuse test) see
-        # the pair as one version.
-        os.utime(temp, ns=(original.st_atime_ns, original.st_mtime_ns))
-        check = check_sibling(temp, coding, digest, original.st_size)
+    def refuse_if_wrong(temporary: str) -> None:
+        check = check_sibling(temporary, coding, digest, original.st_size)
         if check.problem is not None:
             source = target[: -len(WRITTEN_SUFFIXES[coding])]
             raise CompressError(f"the {coding} encoding of {source} is wrong and was not written: {check.problem}")
-        os.replace(temp, target)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temp)
-        raise
+
+    # The sibling is readable whenever the original is (no execute or setuid
+    # bits), and has its mtime: tools that compare mtimes (rsync -u, make,
+    # our own reuse test, the server's manifest check) see the pair as one.
+    write_atomic(
+        target,
+        variant,
+        mode=stat.S_IMODE(original.st_mode) & 0o666,
+        mtime_ns=original.st_mtime_ns,
+        check=refuse_if_wrong,
+    )
 
 
 def _remove(path: str) -> None:

@@ -36,10 +36,12 @@ from __future__ import annotations
 
 import json
 import os
+import posixpath
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from .atomic import write_atomic
 from .errors import ConfigurationError
 
 STATICWRAP_MANIFEST = "staticwrap.json"
@@ -79,10 +81,8 @@ class FileRecord:
     @classmethod
     def from_json(cls, data: Any) -> FileRecord:
         variants = {str(c): VariantRecord(int(v["size"]), str(v["etag"])) for c, v in data.get("variants", {}).items()}
-        if not isinstance(data["hashed"], str):
-            raise TypeError(f"'hashed' must be a string, not {data['hashed']!r}")
         return cls(
-            hashed=data["hashed"],
+            hashed=_relative(data["hashed"]),
             size=_optional(data, "size", int),
             mtime=_optional(data, "mtime", int),
             integrity=_optional(data, "integrity", str),
@@ -90,6 +90,26 @@ class FileRecord:
             source=_optional(data, "source", str),
             variants=variants,
         )
+
+
+def _relative(name: Any) -> str:
+    """A manifest name: a relative, normalised, ``/``-separated path inside its directory.
+
+    Anything else ("../x", "/etc/x", "a\\b", "a//b") is refused: a build
+    removes the files an earlier manifest names, and must never be led
+    outside DEST.
+    """
+    if (
+        not isinstance(name, str)
+        or not name
+        or name.startswith("/")
+        or "\\" in name
+        or "\x00" in name
+        or posixpath.normpath(name) != name
+        or name.split("/", 1)[0] == ".."
+    ):
+        raise ValueError(f"{name!r} is not a relative path inside the directory")
+    return name
 
 
 def _optional(data: Any, name: str, kind: type[Any]) -> Any:
@@ -129,7 +149,7 @@ def read_manifest(root: str) -> Manifest:
         try:
             if data.get("version") != MANIFEST_VERSION:
                 raise ValueError(f"unsupported version {data.get('version')!r}, expected {MANIFEST_VERSION}")
-            files = {str(name): FileRecord.from_json(entry) for name, entry in data["files"].items()}
+            files = {_relative(name): FileRecord.from_json(entry) for name, entry in data["files"].items()}
         except (TypeError, AttributeError, KeyError, ValueError) as error:
             raise _not_a_manifest(path, error) from None
     path = os.path.join(root, DJANGO_MANIFEST)
@@ -165,10 +185,7 @@ def write_manifest(path: str, files: Mapping[str, FileRecord], generator: str, h
                 return False
     except (OSError, ValueError):
         pass
-    temporary = f"{path}.tmp{os.getpid()}"
-    with open(temporary, "w", encoding="utf-8") as file:
-        file.write(text)
-    os.replace(temporary, path)
+    write_atomic(path, text.encode("utf-8"))
     return True
 
 

@@ -89,10 +89,8 @@ def references_in(url: str, result: Result) -> list[str]:
             for reference in js_references(text)
             if reference.kind == COMMENT or reference.value.startswith(("/", "./", "../"))
         ]
-    if url.endswith(".map"):
-        # The script the map describes; "sources" may name files never shipped.
-        source_map: dict[str, Any] = json.loads(text)
-        return [str(source_map["file"])]
+    # A source map's "file" is informational (ECMA-426) and left as written;
+    # its "sources" may name files never shipped: neither is followed.
     return []
 
 
@@ -207,7 +205,6 @@ def test_site_crawl_reaches_hashed_assets(crawled: dict[str, Result], manifest: 
         "js/util.js",
         "js/lazy.js",
         "js/main.js.map",
-        "js/main.js",  # the map's "file"
     ]
     assert [name for name in referenced if hashed_url(manifest, name) not in crawled] == []
 
