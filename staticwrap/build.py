@@ -261,8 +261,9 @@ def _find_links(file: SourceFile, files: dict[str, SourceFile], prefix: str, str
     else:
         return
     for reference in found:
-        # A sourceMappingURL is a URL even in a module: "app.js.map" is relative.
-        is_specifier = module and reference.kind != "comment"
+        # Only import specifiers can name packages; a sourceMappingURL and the
+        # argument of new URL(..., import.meta.url) are URLs: "x.js" is relative.
+        is_specifier = module and reference.kind == references.JS_STRING
         resolution = resolve(reference.value, file.name, files, prefix=prefix, module=is_specifier)
         if isinstance(resolution, Target):
             if resolution.name != file.name:

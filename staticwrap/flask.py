@@ -20,10 +20,10 @@ import threading
 import warnings
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple, NoReturn
 from urllib.parse import quote
 
-from flask import Flask, has_request_context, request, url_for
+from flask import Flask, abort, has_request_context, request, url_for
 from flask.helpers import get_debug_flag
 
 from ._syntax import SAFE_IN_PATH
@@ -102,7 +102,7 @@ def configure(wrapper: StaticWrap, app: Flask) -> None:
     ``static_integrity()`` for ``wrapper``, unless they already have them.
     """
     folders = static_folders(app)
-    _add_folders(wrapper, folders)
+    _add_folders(wrapper, app, folders)
     helpers = _Helpers(app, lambda: (wrapper, folders))
     app.jinja_env.globals.setdefault("static_url", helpers.url)
     app.jinja_env.globals.setdefault("static_integrity", helpers.integrity)
@@ -216,13 +216,27 @@ class FlaskStatic:
         )
         if shadowed or not set(state.folders) <= set(wanted):
             return self._index(fingerprint, wanted)
-        _add_folders(state.wrapper, added)
+        _add_folders(state.wrapper, self.app, added)
         return _State(fingerprint, state.wrapper, (*state.folders, *added))
 
     def _index(self, fingerprint: tuple[int, str | None], folders: Sequence[StaticFolder]) -> _State:
         wrapper = StaticWrap(self.wsgi_app, **self.options)
-        _add_folders(wrapper, folders)
+        _add_folders(wrapper, self.app, folders)
         return _State(fingerprint, wrapper, tuple(folders))
+
+
+def _take_over_static_view(app: Flask, folder: StaticFolder) -> None:
+    # Under a prefix staticwrap serves, a file it does not serve does not
+    # exist: Flask's own view would otherwise send what staticwrap declines on
+    # purpose (dotfiles, symlinks leaving the folder, precompressed siblings
+    # on their own URL). url_for() keeps working: it reads the URL map.
+    endpoint = "static" if folder.blueprint is None else f"{folder.blueprint}.static"
+    if endpoint in app.view_functions:
+        app.view_functions[endpoint] = _not_served
+
+
+def _not_served(filename: str) -> NoReturn:
+    abort(404)
 
 
 def _fingerprint(app: Flask) -> tuple[int, str | None]:
@@ -247,8 +261,9 @@ def _defaults(app: Flask) -> dict[str, Any]:
     return defaults
 
 
-def _add_folders(wrapper: StaticWrap, folders: Iterable[StaticFolder]) -> None:
+def _add_folders(wrapper: StaticWrap, app: Flask, folders: Iterable[StaticFolder]) -> None:
     for folder in folders:
+        _take_over_static_view(app, folder)
         if _root_of(wrapper, folder) is not None:
             continue
         if not os.path.isdir(folder.path):

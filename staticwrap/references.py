@@ -23,6 +23,10 @@ from typing import NamedTuple
 CSS_URL = "css-url"
 CSS_STRING = "css-string"
 JS_STRING = "js-string"
+#: The first argument of ``new URL("...", import.meta.url)``: a URL, resolved
+#: like any relative reference, unlike an import specifier ("worker.js" is a
+#: file next to the module, not a package).
+JS_URL = "js-url"
 COMMENT = "comment"
 
 
@@ -472,7 +476,7 @@ def js_references(text: str) -> list[Reference]:
     tools without a full parser decide.
     """
     found: list[_Found] = []
-    pending: set[int] = set()  # starts of literals already known to be references
+    pending: dict[int, str] = {}  # starts of literals already known to be references → their kind
     substitutions: list[int] = []  # per open "${": the depth of braces inside it
     pos = hashbang.end() if (hashbang := _JS_HASHBANG.match(text)) else 0
     # The previous significant token is the last one of text[segment:] if any, else `state`.
@@ -485,7 +489,7 @@ def js_references(text: str) -> list[Reference]:
             assert string is not None  # the pattern matches any quote
             pos = string.end()
             if string.group(2) and start in pending and (value := _js_unescape(string.group(1))):
-                found.append((start + 1, string.end(1), value, JS_STRING, char))
+                found.append((start + 1, string.end(1), value, pending[start], char))
             segment, state = pos, _VALUE
         elif char == "`" or (char == "}" and substitutions[-1] == 0):
             if char == "}":
@@ -504,7 +508,7 @@ def js_references(text: str) -> list[Reference]:
                     and start in pending
                     and (value := _js_unescape(text[start + 1 : pos - 1]))
                 ):
-                    found.append((start + 1, pos - 1, value, JS_STRING, "`"))
+                    found.append((start + 1, pos - 1, value, pending[start], "`"))
             segment = pos
         elif char in "{}":
             substitutions[-1] += 1 if char == "{" else -1
@@ -538,7 +542,7 @@ def js_references(text: str) -> list[Reference]:
                 continue
             specifier = _SPECIFIERS[keyword](text, pos)
             if specifier is not None:
-                pending.add(specifier)
+                pending[specifier] = JS_URL if keyword == "new" else JS_STRING
             state = _VALUE if keyword == "import" else _OPERATOR
     return _with_lines(text, found)
 
@@ -609,7 +613,7 @@ def encode_reference(value: str, reference: Reference) -> str:
         return _encode_css_string(value, reference.quote)
     if kind == CSS_URL:
         return _encode_css_url(value)
-    if kind == JS_STRING and reference.quote in ("'", '"', "`"):
+    if kind in (JS_STRING, JS_URL) and reference.quote in ("'", '"', "`"):
         return _encode_js_string(value, reference.quote)
     if kind == COMMENT:
         if _COMMENT_UNWRITABLE.search(value):

@@ -1115,3 +1115,89 @@ def test_cli_warnings_read_as_messages(tmp_path: Path, capsys: pytest.CaptureFix
     import warnings
 
     assert warnings.formatwarning.__module__ == "warnings"  # restored after the command
+
+
+# -- a build over a DEST that a server is reading -------------------------------------------
+
+
+def test_build_changed_output_gets_a_new_mtime_and_a_running_server_sees_new_bytes(tmp_path: Path) -> None:
+    # a.css names img/b.png; only b.png changes, so a.css's new bytes keep
+    # their size (the hash has a fixed length). The server must not keep
+    # answering with the old ETag, nor 304 to it.
+    from staticwrap import StaticWrap
+    from tests.conftest import call
+
+    src, dest = tmp_path / "src", tmp_path / "dest"
+    write(src, "a.css", "a{background:url(img/b.png)}")
+    write(src, "img/b.png", b"\x89PNG one")
+    build(src, dest, jobs=1)
+    app = StaticWrap(None, dest)
+    before = call(app, "/a.css")
+    write(src, "img/b.png", b"\x89PNG two")
+    build(src, dest, jobs=1)
+    after = call(app, "/a.css")
+    assert after.body != before.body
+    assert len(after.body) == len(before.body)
+    assert after.header("ETag") != before.header("ETag")
+    etag = before.header("ETag")
+    assert etag is not None
+    assert call(app, "/a.css", {"If-None-Match": etag}).code == 200
+
+
+def test_build_manifest_naming_files_outside_dest_is_refused(tmp_path: Path) -> None:
+    src, dest = tmp_path / "src", tmp_path / "dest"
+    write(src, "a.css", "a{}")
+    victim = write(tmp_path, "victim.txt", "keep me")
+    dest.mkdir()
+    hostile = {"version": 1, "files": {"x.css": {"hashed": "../victim.txt"}}}
+    (dest / "staticwrap.json").write_text(json.dumps(hostile))
+    with pytest.raises(StaticwrapError, match="victim"):
+        build(src, dest, jobs=1)
+    assert victim.read_text() == "keep me"
+
+
+def test_build_leaves_no_temporary_files(tmp_path: Path) -> None:
+    src, dest = tmp_path / "src", tmp_path / "dest"
+    write(src, "a.css", "a{color:red}" * 50)
+    build(src, dest, jobs=1)
+    leftovers = [p.name for p in dest.rglob("*") if ".tmp" in p.name]
+    assert leftovers == []
+
+
+def test_build_dest_symlinked_into_src_is_refused(tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    write(src, "a.css", "a{}")
+    (tmp_path / "dest").symlink_to(src / "dist", target_is_directory=True)
+    (src / "dist").mkdir()
+    with pytest.raises(BuildError, match="inside SRC"):
+        build(src, tmp_path / "dest", jobs=1)
+
+
+def test_build_refuses_a_second_build_into_the_same_dest(tmp_path: Path) -> None:
+    import fcntl
+
+    src, dest = tmp_path / "src", tmp_path / "dest"
+    write(src, "a.css", "a{}")
+    dest.mkdir()
+    holder = os.open(dest, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        fcntl.flock(holder, fcntl.LOCK_EX)  # as a build in another process would
+        with pytest.raises(BuildError, match="another staticwrap build"):
+            build(src, dest, jobs=1)
+    finally:
+        os.close(holder)
+    build(src, dest, jobs=1)  # free again
+
+
+def test_build_new_url_argument_is_a_url_not_a_package(tmp_path: Path) -> None:
+    # "worker.js" next to the module: new URL() resolves it like any relative
+    # URL (WHATWG URL), unlike the bare import specifier "preact".
+    src, dest = tmp_path / "src", tmp_path / "dest"
+    worker = b"postMessage(1);\n"
+    write(src, "js/worker.js", worker)
+    write(src, "js/main.js", 'import "preact";\nnew Worker(new URL("worker.js", import.meta.url));\n')
+    build(src, dest, jobs=1)
+    digest = hashlib.sha256(worker).hexdigest()[:12]
+    assert (dest / "js/main.js").read_text() == (
+        f'import "preact";\nnew Worker(new URL("worker.{digest}.js", import.meta.url));\n'
+    )

@@ -21,7 +21,7 @@ from staticwrap.references import (
     rewrite,
 )
 
-URL, STR, JS, COMMENT = "css-url", "css-string", "js-string", "comment"
+URL, STR, JS, JS_URL, COMMENT = "css-url", "css-string", "js-string", "js-url", "comment"
 
 # (written form, decoded value, kind, quote)
 Row = tuple[str, str, str, str]
@@ -229,6 +229,11 @@ def js(value: str, quote: str = '"', written: str | None = None) -> Row:
     return (value if written is None else written, value, JS, quote)
 
 
+def js_url(value: str, quote: str = '"') -> Row:
+    """The argument of new URL(..., import.meta.url): a URL, not a module specifier."""
+    return (value, value, JS_URL, quote)
+
+
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
@@ -273,17 +278,19 @@ def js(value: str, quote: str = '"', written: str | None = None) -> Row:
         pytest.param('`${ {a: `x`} }${import("./y.js")}`', [js("./y.js")], id="dynamic-after-nested-template"),
         pytest.param('`a${`b${import("./z.js")}`}`', [js("./z.js")], id="dynamic-in-nested-substitution"),
         pytest.param(
-            'p = [...new URL("./a.png", import.meta.url).pathname];', [js("./a.png")], id="new-url-after-spread"
+            'p = [...new URL("./a.png", import.meta.url).pathname];', [js_url("./a.png")], id="new-url-after-spread"
         ),
-        pytest.param('new URL("./img.png", import.meta.url);', [js("./img.png")], id="new-url"),
-        pytest.param("new URL('./img.png', import.meta.url);", [js("./img.png", "'")], id="new-url-single-quoted"),
+        pytest.param('new URL("./img.png", import.meta.url);', [js_url("./img.png")], id="new-url"),
+        pytest.param("new URL('./img.png', import.meta.url);", [js_url("./img.png", "'")], id="new-url-single-quoted"),
         pytest.param(
             'new URL(\n  "./img.png",\n  import.meta.url,\n);',
-            [js("./img.png")],
+            [js_url("./img.png")],
             id="new-url-over-lines-trailing-comma",
         ),
         pytest.param(
-            'new /* a */ URL(/* b */"./img.png", import . meta . url)', [js("./img.png")], id="new-url-comments-spaces"
+            'new /* a */ URL(/* b */"./img.png", import . meta . url)',
+            [js_url("./img.png")],
+            id="new-url-comments-spaces",
         ),
         pytest.param(
             "f();\n//# sourceMappingURL=app.js.map\n", [("app.js.map", "app.js.map", COMMENT, "")], id="source-map"
@@ -343,7 +350,7 @@ def js(value: str, quote: str = '"', written: str | None = None) -> Row:
             'import a from "./a.js";\nconst b = import("./b.js");\n'
             'const c = new URL("./c.png", import.meta.url);\nexport * from "./d.js";\n'
             "//# sourceMappingURL=e.js.map\n",
-            [js("./a.js"), js("./b.js"), js("./c.png"), js("./d.js"), ("e.js.map", "e.js.map", COMMENT, "")],
+            [js("./a.js"), js("./b.js"), js_url("./c.png"), js("./d.js"), ("e.js.map", "e.js.map", COMMENT, "")],
             id="document-order",
         ),
     ],
@@ -611,7 +618,7 @@ def test_rewrite_documents_have_every_kind(scanner: Scanner, document: str, coun
     # Guards the round-trip test: each document holds every kind of its language.
     references = scanner(document)
     assert len(references) == count
-    assert {r.kind for r in references} == ({URL, STR, COMMENT} if scanner is css_references else {JS, COMMENT})
+    assert {r.kind for r in references} == ({URL, STR, COMMENT} if scanner is css_references else {JS, JS_URL, COMMENT})
 
 
 def test_rewrite_writes_escaped_form() -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import datetime
+import gzip
 import hashlib
 import importlib.util
 import re
@@ -24,7 +25,7 @@ import pytest
 
 pytest.importorskip("flask")
 
-from flask import Blueprint, Flask, render_template
+from flask import Blueprint, Flask, render_template, url_for
 from flask.testing import FlaskClient
 from webtest import TestApp
 
@@ -556,3 +557,28 @@ def test_example_serves_the_built_tree(example: Callable[..., Flask], tmp_path: 
     greet = re.search(r'from "\./(greet\.[0-9a-f]{12}\.js)"', main)
     assert greet is not None
     assert get(client, "/static/js/" + greet[1]).status_code == 200
+
+
+def test_flask_own_static_view_does_not_serve_what_staticwrap_declines(tmp_path: Path) -> None:
+    # Dotfiles, links leaving the folder and precompressed siblings are not
+    # served by staticwrap; Flask's static view must not serve them instead.
+    site = tmp_path / "site"
+    write(site, "static/ok.css", "ok{}")
+    write(site, "static/.env", "SECRET=1")
+    write(site, "static/app.css", "a{}" * 100)
+    write(site, "static/app.css.gz", gzip.compress(b"a{}" * 100, mtime=0))
+    write(tmp_path, "outside.txt", "private")
+    (site / "static" / "leak.txt").symlink_to(tmp_path / "outside.txt")
+    app = Flask(__name__, static_folder=str(site / "static"))
+    with pytest.warns(StaticwrapWarning, match="leak.txt"):
+        init_app(app)
+    client = app.test_client()
+    served = client.get("/static/ok.css")
+    assert served.status_code == 200
+    served.close()
+    for path in ("/static/.env", "/static/leak.txt", "/static/app.css.gz"):
+        response = client.get(path)
+        assert response.status_code == 404, path
+        response.close()
+    with app.test_request_context():
+        assert url_for("static", filename="ok.css") == "/static/ok.css"
