@@ -10,10 +10,10 @@ The steps, in order:
    cycle is an error that names it.
 4. In that order, rewrite each file's references to the hashed names of their
    targets, hash the result (SHA-256), and name it ``name.<12 hex>.ext``.
-5. Write what changed into ``DEST`` (the hashed copy and, unless
-   ``hashed_only``, the copy under the original name), remove what an earlier
-   build wrote and this one does not, precompress in parallel, and write
-   ``staticwrap.json``.
+5. With ``DEST`` locked, write what changed (the hashed copy and, unless
+   ``hashed_only``, the copy under the original name), precompress in
+   parallel, write ``staticwrap.json``, and only then remove what an earlier
+   build wrote and this one does not.
 
 Every hashed name describes exactly the bytes written under it. A source
 map's ``file`` field (informational, ECMA-426) is therefore left as written:
@@ -55,7 +55,8 @@ MAP_EXTENSIONS = (".map",)
 
 
 class BuildError(StaticwrapError):
-    """The source tree cannot be built as asked: a missing reference (strict mode), a cycle, a bad file."""
+    """The source tree cannot be built as asked: a missing reference (strict mode), a cycle, a bad file,
+    or another build holding the lock on DEST."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,7 +131,8 @@ def build(
     :param min_saving: keep a variant only when it saves at least this fraction.
     :param jobs: processes for compression (default: one per CPU).
     :param progress: called as ``progress(done, total, name)`` each time a file is compressed.
-    :raises BuildError: for a missing reference (strict), a cycle, or ``destination`` inside ``source``.
+    :raises BuildError: for a missing reference (strict), a cycle, ``destination`` inside ``source``
+        (or the reverse), or another build writing ``destination`` now.
     """
     started = time.monotonic()
     written_codings = codings if codings is not None else compress.CODINGS
@@ -414,8 +416,8 @@ def _copy_siblings(hashed_path: str, logical_path: str) -> None:
         if os.path.isfile(source):
             data, st = _read(source), os.stat(source)
             if not os.path.isfile(target) or os.path.islink(target) or _read(target) != data:
-                with contextlib.suppress(FileNotFoundError):
-                    os.remove(target)  # a link is replaced, never written through
+                # os.replace swaps the directory entry: a link is replaced,
+                # never written through, and readers see old or new bytes.
                 write_atomic(target, data, mtime_ns=st.st_mtime_ns)
             elif os.stat(target).st_mtime_ns != st.st_mtime_ns:
                 os.utime(target, ns=(st.st_mtime_ns, st.st_mtime_ns))

@@ -145,8 +145,8 @@ def _stage(paths: Mapping[str, tuple[Storage, str]], staging: str) -> dict[str, 
         os.makedirs(os.path.dirname(target), exist_ok=True)
         source = _local_path(storage, path)
         if source is not None:
-            # copy2 keeps the modification time: the build records it, and it
-            # is the Last-Modified of the served file.
+            # copy2 keeps the source's metadata; the build then gives each
+            # output whose bytes change its own, newer mtime.
             shutil.copy2(source, target)
             origins[target] = source
             continue
