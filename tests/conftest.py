@@ -85,6 +85,37 @@ class Result:
         return {key.lower() for key, _ in self.headers}
 
 
+def make_environ(
+    path: str,
+    headers: dict[str, str] | None = None,
+    *,
+    method: str = "GET",
+    environ: dict[str, Any] | None = None,
+    server_name: str = "127.0.0.1",
+) -> dict[str, Any]:
+    """A complete PEP 3333 environ for a request, as a server builds it."""
+    env: dict[str, Any] = {
+        "REQUEST_METHOD": method,
+        "SCRIPT_NAME": "",
+        "PATH_INFO": path,
+        "QUERY_STRING": "",
+        "SERVER_NAME": server_name,
+        "SERVER_PORT": "80",
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "wsgi.version": (1, 0),
+        "wsgi.url_scheme": "http",
+        "wsgi.input": io.BytesIO(b""),
+        "wsgi.errors": sys.stderr,
+        "wsgi.multithread": False,
+        "wsgi.multiprocess": False,
+        "wsgi.run_once": False,
+    }
+    for name, value in (headers or {}).items():
+        env["HTTP_" + name.upper().replace("-", "_")] = value
+    env.update(environ or {})
+    return env
+
+
 def call(
     app: Callable[..., Iterable[bytes]],
     path: str,
@@ -100,25 +131,7 @@ def call(
     """
     from webtest.lint import middleware as lint
 
-    env: dict[str, Any] = {
-        "REQUEST_METHOD": method,
-        "SCRIPT_NAME": "",
-        "PATH_INFO": path,
-        "QUERY_STRING": "",
-        "SERVER_NAME": "127.0.0.1",
-        "SERVER_PORT": "80",
-        "SERVER_PROTOCOL": "HTTP/1.1",
-        "wsgi.version": (1, 0),
-        "wsgi.url_scheme": "http",
-        "wsgi.input": io.BytesIO(b""),
-        "wsgi.errors": sys.stderr,
-        "wsgi.multithread": False,
-        "wsgi.multiprocess": False,
-        "wsgi.run_once": False,
-    }
-    for name, value in (headers or {}).items():
-        env["HTTP_" + name.upper().replace("-", "_")] = value
-    env.update(environ or {})
+    env = make_environ(path, headers, method=method, environ=environ)
     captured: list[Any] = []
 
     def start_response(status: str, response_headers: list[tuple[str, str]], exc_info: Any = None) -> Any:

@@ -55,7 +55,7 @@ from staticwrap.django.conf import static_prefix
 from staticwrap.django.management.commands.runserver import Command as Runserver
 from staticwrap.django.middleware import StaticWrapMiddleware
 from staticwrap.django.storage import MissingManifestEntryError, StaticWrapStorage
-from tests.conftest import MTIME, TEN, Result, call, write
+from tests.conftest import MTIME, TEN, Result, call, make_environ, write
 from tests.contrib import django_settings
 from tests.test_server import free_port, stop, wait_until_serving
 
@@ -143,25 +143,7 @@ def client(app: App) -> TestApp:
 
 def start(app: App, path: str, headers: dict[str, str] | None = None, **environ: Any) -> tuple[Result, Iterable[bytes]]:
     """Call a WSGI application without WebTest, leaving the body iterable to the test."""
-    env: dict[str, Any] = {
-        "REQUEST_METHOD": "GET",
-        "SCRIPT_NAME": "",
-        "PATH_INFO": path,
-        "QUERY_STRING": "",
-        "SERVER_NAME": "testserver",
-        "SERVER_PORT": "80",
-        "SERVER_PROTOCOL": "HTTP/1.1",
-        "wsgi.version": (1, 0),
-        "wsgi.url_scheme": "http",
-        "wsgi.input": io.BytesIO(b""),
-        "wsgi.errors": sys.stderr,
-        "wsgi.multithread": False,
-        "wsgi.multiprocess": False,
-        "wsgi.run_once": False,
-    }
-    for name, value in (headers or {}).items():
-        env["HTTP_" + name.upper().replace("-", "_")] = value
-    env.update(environ)
+    env = make_environ(path, headers, environ=environ, server_name="testserver")
     started: list[Any] = []
 
     def start_response(status: str, response_headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
