@@ -121,7 +121,9 @@ def evaluate_preconditions(
             return Outcome.PRECONDITION_FAILED
     # Step 3: If-None-Match, weak comparison (§13.1.2); GET/HEAD → 304.
     if if_none_match is not None:
-        if weak_match(parse_entity_tag_list(if_none_match), etag):
+        # A cache revalidating sends back exactly the ETag it was given: that
+        # one-member list matches without being parsed.
+        if if_none_match == etag or weak_match(parse_entity_tag_list(if_none_match), etag):
             return Outcome.NOT_MODIFIED
     # Step 4: If-Modified-Since, only without If-None-Match (§13.1.3).
     elif if_modified_since is not None and last_modified is not None:
