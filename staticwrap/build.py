@@ -101,7 +101,7 @@ class BuildResult:
     def summary(self) -> str:
         unchanged = self.files - self.written
         lines = [
-            f"built {compress.files(self.files)}: {self.written} written, {unchanged} unchanged, "
+            f"built {compress.plural_files(self.files)}: {self.written} written, {unchanged} unchanged, "
             f"{self.removed} removed from an earlier build"
         ]
         lines.append(compress.format_summary(self.compressed, self.seconds))

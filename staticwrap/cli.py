@@ -14,6 +14,7 @@ from . import __version__, compress
 from .asset import Asset
 from .errors import StaticwrapError
 from .middleware import StaticWrap
+from .negotiation import SERVER_ORDER
 from .progress import Progress
 
 
@@ -115,7 +116,7 @@ def _add_compress_options(parser: argparse.ArgumentParser) -> None:
         "--coding",
         dest="codings",
         action="append",
-        choices=("br", "zstd", "gzip"),
+        choices=SERVER_ORDER,
         help="a coding to write (repeat; default: all available)",
     )
     parser.add_argument("--jobs", type=int, default=None, help="processes to use (default: one per CPU)")

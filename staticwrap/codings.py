@@ -162,9 +162,8 @@ _DECODERS: dict[str, type[_Decoder]] = {"gzip": _GzipDecoder, "br": _BrotliDecod
 try:
     import zstandard
 except ImportError:  # pragma: no cover - the zstd extra is installed in the test environments
-    ZSTD_AVAILABLE = False
+    pass
 else:
-    ZSTD_AVAILABLE = True
 
     class _ZstdDecoder:
         """Decode a zstd stream of one or more frames (RFC 8878 §3.1), checking each frame header.

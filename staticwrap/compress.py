@@ -23,6 +23,7 @@ import brotli
 from .atomic import write_atomic
 from .codings import SIBLING_SUFFIXES, WRITTEN_SUFFIXES, ZSTD_MAX_WINDOW, Digest, check_sibling, digest_bytes
 from .errors import ConfigurationError, StaticwrapError
+from .negotiation import SERVER_ORDER
 from .tree import source_root, walk
 
 try:
@@ -36,7 +37,6 @@ else:
 #: below that, the bytes saved do not pay for a second file and a Vary header.
 DEFAULT_MIN_SAVING = 0.05
 
-_KNOWN_CODINGS = ("br", "zstd", "gzip")
 _SIBLING_ENDINGS = tuple(suffix for _, suffix in SIBLING_SUFFIXES)
 
 # RFC 9659 §3: a "zstd" encoder MUST NOT need a window above 8 MiB (2**23).
@@ -324,7 +324,7 @@ def _walk(root: str) -> Iterator[str]:
         yield from (found.path for name, found in directory.files.items() if name not in skip)
 
 
-def files(count: int) -> str:
+def plural_files(count: int) -> str:
     """``1 file``, ``2 files``."""
     return f"{count} file" if count == 1 else f"{count} files"
 
@@ -342,12 +342,12 @@ def format_summary(results: Sequence[CompressResult], seconds: float) -> str:
     reused = sum(1 for result in compressed if set(result.reused) == set(result.sizes))
     total = sum(result.original_size for result in considered)
     lines = [
-        f"{files(len(compressed))} compressed ({reused} reused unchanged), "
+        f"{plural_files(len(compressed))} compressed ({reused} reused unchanged), "
         f"{len(considered) - len(compressed)} not worth compressing, "
         f"{len(results) - len(considered)} skipped, in {seconds:.2f} s",
         f"  originals: {total:,} bytes",
     ]
-    for coding in _KNOWN_CODINGS:
+    for coding in SERVER_ORDER:
         if total and any(coding in result.sizes for result in considered):
             after = sum(result.sizes.get(coding, result.original_size) for result in considered)
             lines.append(f"  {coding}: {after:,} bytes, {100 * (total - after) / total:.1f}% saved")
@@ -376,7 +376,7 @@ def _check_codings(codings: Sequence[str]) -> tuple[str, ...]:
 
 
 def _coding_problem(coding: str) -> str:
-    if coding in _KNOWN_CODINGS:
+    if coding in SERVER_ORDER:
         return f"codings: {coding} needs the zstandard package: pip install 'staticwrap[zstd]', or leave {coding} out"
     return f"codings: unknown coding {coding!r}; choose from {', '.join(CODINGS)}"
 

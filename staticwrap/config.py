@@ -122,9 +122,7 @@ class Config:
         """Like :meth:`from_options`, but a misspelt option is a :class:`ConfigurationError` too."""
         unknown = sorted(set(options) - OPTION_NAMES)
         if unknown:
-            close = difflib.get_close_matches(unknown[0], OPTION_NAMES, n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else f"; the options are {', '.join(sorted(OPTION_NAMES))}"
-            raise ConfigurationError(f"unknown option {unknown[0]!r}{hint}")
+            raise ConfigurationError(f"unknown option {unknown[0]!r}; {suggest(unknown[0], OPTION_NAMES, 'options')}")
         return cls.from_options(**options)
 
     @property
@@ -134,6 +132,12 @@ class Config:
 
 
 OPTION_NAMES = frozenset(inspect.signature(Config.from_options).parameters)
+
+
+def suggest(name: object, known: Collection[str], what: str) -> str:
+    """The end of an error about an unknown name: the closest known one, or the list of them."""
+    close = difflib.get_close_matches(str(name), known, n=1)
+    return f"did you mean {close[0]!r}?" if close else f"the {what} are {', '.join(sorted(known))}"
 
 
 def _immutable_test(immutable: ImmutableOption) -> ImmutableTest | None:

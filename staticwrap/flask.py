@@ -41,8 +41,6 @@ EXTENSION_KEY = "staticwrap"
 
 # The tail of every static rule Flask adds (App.__init__, Blueprint.register).
 _FILENAME = "<path:filename>"
-# Left as they are in a URL path built from a file name: RFC 3986 pchar and
-# "/", but not "%", "?" or "#", which are data in a file name.
 
 
 @dataclass(frozen=True, slots=True)

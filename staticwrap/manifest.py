@@ -162,11 +162,6 @@ def read_manifest(root: str) -> Manifest:
     return Manifest.of(files, django)
 
 
-def read_hashed_names(root: str) -> set[str]:
-    """The hashed names (relative to ``root``, ``/``-separated) that its manifests list."""
-    return set(read_manifest(root).hashed_names)
-
-
 def write_manifest(path: str, files: Mapping[str, FileRecord], generator: str, hash_length: int) -> bool:
     """Write a staticwrap.json atomically (a reader never sees half a file).
 

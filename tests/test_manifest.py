@@ -15,7 +15,7 @@ import pytest
 
 from staticwrap import ConfigurationError, StaticWrap
 from staticwrap.asset import Asset
-from staticwrap.manifest import read_hashed_names
+from staticwrap.manifest import read_manifest
 from tests.conftest import write
 
 # RFC 9111 §5.2.2.1 max-age in seconds: one year of 365 days.
@@ -79,12 +79,12 @@ def test_manifest_django_staticfiles_json(tmp_path: Path) -> None:
 def test_manifest_both_formats_are_read(tmp_path: Path) -> None:
     write(tmp_path, "staticwrap.json", staticwrap_manifest({"a.css": "a.v2.css"}))
     write(tmp_path, "staticfiles.json", django_manifest({"b.css": "b.v2.css"}))
-    assert read_hashed_names(str(tmp_path)) == {"a.v2.css", "b.v2.css"}
+    assert set(read_manifest(str(tmp_path)).hashed_names) == {"a.v2.css", "b.v2.css"}
 
 
 def test_manifest_none_present_gives_no_names(tmp_path: Path) -> None:
     write(tmp_path, "app.css", "body {}")
-    assert read_hashed_names(str(tmp_path)) == set()
+    assert set(read_manifest(str(tmp_path)).hashed_names) == set()
 
 
 def test_manifest_immutable_false_disables_manifest_names(tmp_path: Path) -> None:

@@ -8,7 +8,6 @@ of :mod:`staticwrap.django` only look at the resulting :class:`DjangoConfig`.
 
 from __future__ import annotations
 
-import difflib
 import functools
 import os
 from collections.abc import Mapping
@@ -19,7 +18,7 @@ from urllib.parse import unquote, urlsplit
 from django.core.signals import setting_changed
 
 from staticwrap import compress
-from staticwrap.config import OPTION_NAMES, Config
+from staticwrap.config import OPTION_NAMES, Config, suggest
 from staticwrap.errors import ConfigurationError
 
 #: Keys of ``STATICWRAP`` that only the Django integration reads.
@@ -109,9 +108,7 @@ def _check_names(merged: Mapping[str, Any]) -> None:
     known = OPTION_NAMES | DJANGO_KEYS
     for name in sorted(merged, key=str):
         if name not in known:
-            close = difflib.get_close_matches(str(name), known, n=1)
-            hint = f"did you mean {close[0]!r}?" if close else f"the keys are {', '.join(sorted(known))}"
-            raise ConfigurationError(f"settings.STATICWRAP has an unknown key {name!r}: {hint}")
+            raise ConfigurationError(f"settings.STATICWRAP has an unknown key {name!r}: {suggest(name, known, 'keys')}")
 
 
 def _root(value: object) -> str | None:
@@ -129,9 +126,9 @@ def _build_options(value: object) -> Mapping[str, Any]:
         raise ConfigurationError(f"settings.STATICWRAP['build'] = {value!r}: give a dict such as {{'strict': False}}")
     for name in value:
         if name not in BUILD_KEYS:
-            close = difflib.get_close_matches(str(name), BUILD_KEYS, n=1)
-            hint = f"did you mean {close[0]!r}?" if close else f"the keys are {', '.join(sorted(BUILD_KEYS))}"
-            raise ConfigurationError(f"settings.STATICWRAP['build'] has an unknown key {name!r}: {hint}")
+            raise ConfigurationError(
+                f"settings.STATICWRAP['build'] has an unknown key {name!r}: {suggest(name, BUILD_KEYS, 'keys')}"
+            )
     for name in ("strict", "hashed_only"):
         if name in value and not isinstance(value[name], bool):
             raise ConfigurationError(f"settings.STATICWRAP['build'][{name!r}] = {value[name]!r}: give True or False")

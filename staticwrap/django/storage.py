@@ -191,9 +191,7 @@ def _with_origins(message: str, staging: str, origins: Mapping[str, str]) -> str
 def _remove_unhashed(destination: str, manifest: Manifest) -> None:
     # hashed_only: collectstatic copied each file under its own name before the
     # build ran; only the hashed copies are to be left.
-    for name, record in manifest.files.items():
-        if record.hashed == name:
-            continue
+    for name in manifest.files:  # a hashed name always differs from its logical one
         path = os.path.join(destination, *name.split("/"))
         for suffix in ("", *(suffix for _, suffix in SIBLING_SUFFIXES)):
             if os.path.isfile(path + suffix):
