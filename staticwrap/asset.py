@@ -11,16 +11,16 @@ import os
 import re
 from collections import Counter
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from werkzeug.datastructures import Headers
 
 from ._types import HeaderList
-from .config import ONE_YEAR, Config
+from .config import ONE_YEAR, Config, HeadersHook
 from .dates import format_http_date
 from .errors import ConfigurationError
-from .negotiation import IDENTITY
+from .negotiation import IDENTITY, memo
 
 # Headers staticwrap computes per variant and per request; a headers hook that
 # set one of them would contradict the bytes sent, so it is an error.
@@ -65,24 +65,45 @@ class FileFacts(NamedTuple):
         return (st.st_size, st.st_mtime_ns, st.st_ino, st.st_dev) == (self.size, self.mtime_ns, self.inode, self.device)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Variant:
-    """One coding of an asset (identity, br, zstd or gzip) and its prebuilt headers."""
+    """One coding of an asset (identity, br, zstd or gzip) and its prebuilt headers.
+
+    Frozen in practice, but for :attr:`body`, which the body cache
+    (:mod:`staticwrap.memory`) sets and clears.
+    """
 
     coding: str
     file: FileFacts
     etag: str
     #: Full header list of a 200.
     ok_headers: HeaderList
-    #: A 206 without Content-Type, Content-Range and Content-Length, which
-    #: depend on the ranges asked for.
-    partial_headers: HeaderList
+    #: The header list of a 304 (and, with a Content-Length, of a 412).
     not_modified_headers: HeaderList
-    unsatisfiable_headers: HeaderList
+    #: The file's bytes, checked against :attr:`etag`, while the body cache holds them.
+    body: bytes | None = field(default=None, compare=False, repr=False)
 
     @property
     def size(self) -> int:
         return self.file.size
+
+    def partial_headers(self) -> HeaderList:
+        """A 206's headers but Content-Type, Content-Range and Content-Length, which depend on the ranges.
+
+        Built per request from :attr:`ok_headers`: ranges are rare enough
+        that keeping a list per variant for them costs more than it saves.
+        """
+        return [header for header in self.ok_headers if header[0].lower() not in _PER_RANGE]
+
+    def unsatisfiable_headers(self) -> HeaderList:
+        """A 416's headers but Content-Range: no body, so no Content-Type or Content-Encoding."""
+        kept = [header for header in self.ok_headers if header[0].lower() not in _NOT_ON_416]
+        return [*kept, ("Content-Length", "0")]
+
+
+# Fields of a 200 that a 206 or 416 replaces or leaves out.
+_PER_RANGE = frozenset({"content-type", "content-length"})
+_NOT_ON_416 = frozenset({"content-type", "content-length", "content-encoding"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,13 +115,21 @@ class Asset:
     last_modified: int | None
     immutable: bool
     identity: Variant
-    #: Coded variants by coding, in the server's order of preference.
-    coded: Mapping[str, Variant]
-    #: The keys of ``coded``, as negotiation takes them.
+    #: The codings of the coded variants, in the server's order of preference.
     codings: tuple[str, ...]
+    #: Every variant by coding, identity first.
+    variants: Mapping[str, Variant]
+    #: Accept-Encoding value → the coding it gets, shared by the assets with
+    #: the same :attr:`codings` (see :func:`staticwrap.negotiation.memo`).
+    choices: dict[str | None, str] = field(compare=False, repr=False)
 
     def variant(self, coding: str) -> Variant:
-        return self.identity if coding == IDENTITY else self.coded[coding]
+        return self.variants[coding]
+
+    @property
+    def coded(self) -> dict[str, Variant]:
+        """The coded variants by coding, in the server's order of preference."""
+        return {coding: self.variants[coding] for coding in self.codings}
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,41 +160,57 @@ def build_asset(
     last_modified: int | None,
     immutable: bool,
     config: Config,
+    shared: dict[tuple[str, str], tuple[str, str]] | None = None,
 ) -> Asset:
-    """Build an asset from the facts of its identity file (``files["identity"]``) and coded siblings."""
+    """Build an asset from the facts of its identity file (``files["identity"]``) and coded siblings.
+
+    ``shared`` interns header fields across the assets of an index: most
+    (Content-Type, Cache-Control, nosniff, even Last-Modified in a deploy)
+    are the same for many files, and are then held once.
+    """
     identity_file = files[IDENTITY]
-    common = Headers()
-    common["Content-Type"] = content_type
+    base: HeaderList = [("Content-Type", content_type)]
     control = cache_control(config, immutable, content_type)
     if control is not None:
-        common["Cache-Control"] = control
+        base.append(("Cache-Control", control))
     if last_modified is not None:
-        common["Last-Modified"] = format_http_date(last_modified)
+        base.append(("Last-Modified", format_http_date(last_modified)))
     vary = (["Accept-Encoding"] if len(files) > 1 else []) + (["Origin"] if config.cors_allows else [])
     if vary:
-        common["Vary"] = ", ".join(vary)
+        base.append(("Vary", ", ".join(vary)))
     if config.cors_any:
-        common["Access-Control-Allow-Origin"] = "*"
-        common[CORS_EXPOSE[0]] = CORS_EXPOSE[1]
-    common["X-Content-Type-Options"] = "nosniff"
+        base += [("Access-Control-Allow-Origin", "*"), CORS_EXPOSE]
+    base.append(("X-Content-Type-Options", "nosniff"))
     if config.headers is not None:
-        before = _managed(common)
-        config.headers(common, identity_file.path, url)
-        _check_hook_result(common, before, identity_file.path, url)
-    base = list(common.items())
-    for name, value in base:
-        _check_header_value(name, value, identity_file.path)
-    variants = {coding: _build_variant(coding, facts, base) for coding, facts in files.items()}
-    identity = variants.pop(IDENTITY)
+        base = _apply_hook(config.headers, base, identity_file.path, url)
+    else:
+        # Only the media type can come from outside (mimetypes=, libmagic).
+        _check_header_value("Content-Type", content_type, identity_file.path)
+    if shared is None:
+        shared = {}
+    base = [shared.setdefault(header, header) for header in base]
+    variants = {coding: _build_variant(coding, facts, base, shared) for coding, facts in files.items()}
     return Asset(
         url=url,
-        content_type=common.get("Content-Type", content_type),
+        content_type=next((value for name, value in base if name.lower() == "content-type"), content_type),
         last_modified=last_modified,
         immutable=immutable,
-        identity=identity,
-        coded=variants,
-        codings=tuple(variants),
+        identity=variants[IDENTITY],
+        codings=tuple(coding for coding in variants if coding != IDENTITY),
+        variants=variants,
+        choices=memo(tuple(coding for coding in variants if coding != IDENTITY)),
     )
+
+
+def _apply_hook(hook: HeadersHook, base: HeaderList, path: str, url: str) -> HeaderList:
+    common = Headers(base)
+    before = _managed(common)
+    hook(common, path, url)
+    _check_hook_result(common, before, path, url)
+    edited = list(common.items())
+    for name, value in edited:
+        _check_header_value(name, value, path)
+    return edited
 
 
 # field-value = *field-content (§5.5): visible characters, SP and HTAB, and
@@ -197,19 +242,25 @@ def _check_hook_result(headers: Headers, before: list[tuple[str, str]], path: st
         )
 
 
-def _build_variant(coding: str, facts: FileFacts, base: HeaderList) -> Variant:
+def _build_variant(
+    coding: str, facts: FileFacts, base: HeaderList, shared: dict[tuple[str, str], tuple[str, str]]
+) -> Variant:
     # A strong ETag of this variant's own bytes (§8.8.3): each coding gets its
     # own, and unchanged content keeps its tag across deploys and replicas.
     etag = f'"{facts.digest}"'
-    encoding = [] if coding == IDENTITY else [("Content-Encoding", coding)]
-    validators = [("ETag", etag)]
-    not_content_type = [(name, value) for name, value in base if name.lower() != "content-type"]
-    ok = [*base, ("Content-Length", str(facts.size)), *encoding, *validators, ("Accept-Ranges", "bytes")]
-    partial = [*not_content_type, *encoding, *validators, ("Accept-Ranges", "bytes")]
+    validator = ("ETag", etag)
+    length = ("Content-Length", str(facts.size))
+    encoding = (
+        [] if coding == IDENTITY else [shared.setdefault(("Content-Encoding", coding), ("Content-Encoding", coding))]
+    )
+    ok = [*base, shared.setdefault(length, length), *encoding, validator, _ACCEPT_RANGES]
     not_modified = [
-        (name, value)
-        for name, value in base
-        if name.lower() in _NOT_MODIFIED_FIELDS or name.lower().startswith("access-control-")
-    ] + validators
-    unsatisfiable = [*not_content_type, *validators, ("Accept-Ranges", "bytes"), ("Content-Length", "0")]
-    return Variant(coding, facts, etag, ok, partial, not_modified, unsatisfiable)
+        header
+        for header in base
+        if header[0].lower() in _NOT_MODIFIED_FIELDS or header[0].lower().startswith("access-control-")
+    ]
+    not_modified.append(validator)
+    return Variant(coding, facts, etag, ok, not_modified)
+
+
+_ACCEPT_RANGES = ("Accept-Ranges", "bytes")

@@ -168,3 +168,13 @@ class FileIterator:
 
     def close(self) -> None:
         self._file.close()
+
+
+def memory_body(body: bytes, segments: tuple[ByteRange | bytes, ...]) -> list[bytes]:
+    """The response body made of ``segments`` of a file's bytes held in memory."""
+    return [segment if isinstance(segment, bytes) else _slice(body, segment) for segment in segments]
+
+
+def _slice(body: bytes, byte_range: ByteRange) -> bytes:
+    # The whole body is the common case: no copy.
+    return body if byte_range.start == 0 and byte_range.stop == len(body) else body[byte_range.start : byte_range.stop]

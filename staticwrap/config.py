@@ -33,6 +33,11 @@ VITE = re.compile(r"/assets/[^/]+-[A-Za-z0-9_-]{8}\.[A-Za-z0-9]+$")
 #: esbuild: ``[name]-[hash]``, 8 characters of upper-case base32.
 ESBUILD = re.compile(r"-[A-Z2-7]{8}\.[A-Za-z0-9]+$")
 
+#: Bytes of file bodies a process keeps in memory (see :mod:`staticwrap.memory`).
+DEFAULT_MEMORY_BUDGET = 32 * 1024 * 1024
+#: The largest file kept in memory; larger ones are sent from disk (sendfile).
+DEFAULT_MEMORY_MAX_FILE = 256 * 1024
+
 ImmutableTest = Callable[[str], bool]
 CorsTest = Callable[[str], bool]
 HeadersHook = Callable[[Headers, str, str], None]
@@ -68,6 +73,8 @@ class Config:
     follow_symlinks: bool
     autorefresh: bool
     max_ranges: int
+    memory_budget: int
+    memory_max_file: int
 
     @classmethod
     def from_options(
@@ -84,6 +91,8 @@ class Config:
         follow_symlinks: bool = False,
         autorefresh: bool = False,
         max_ranges: int = 16,
+        memory_budget: int = DEFAULT_MEMORY_BUDGET,
+        memory_max_file: int = DEFAULT_MEMORY_MAX_FILE,
     ) -> Config:
         """Check every option and raise :class:`ConfigurationError` naming the first bad one."""
         if max_age is not None and (isinstance(max_age, bool) or not isinstance(max_age, int) or max_age < 0):
@@ -101,6 +110,9 @@ class Config:
                 raise ConfigurationError(f"{name}={value!r}: give True or False")
         if not isinstance(autorefresh, bool):
             raise ConfigurationError(f"autorefresh={autorefresh!r}: give True or False")
+        for name, size in (("memory_budget", memory_budget), ("memory_max_file", memory_max_file)):
+            if isinstance(size, bool) or not isinstance(size, int) or size < 0:
+                raise ConfigurationError(f"{name}={size!r}: give a number of bytes >= 0 (0 keeps no file in memory)")
         cors_any, cors_allows = _cors_policy(cors)
         return cls(
             max_age=max_age,
@@ -115,6 +127,8 @@ class Config:
             follow_symlinks=follow_symlinks,
             autorefresh=autorefresh,
             max_ranges=max_ranges,
+            memory_budget=memory_budget,
+            memory_max_file=memory_max_file,
         )
 
     @classmethod

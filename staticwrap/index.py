@@ -14,6 +14,7 @@ import os
 import stat
 import threading
 from collections.abc import Callable, Iterator
+from typing import Protocol
 
 from . import codings
 from .asset import Asset, Redirect, build_asset
@@ -43,6 +44,37 @@ Entry = Asset | Redirect
 SiblingLookup = Callable[[str], Found | None]
 
 
+class PathTable(Protocol):
+    """Entries by ``PATH_INFO`` as a WSGI server sets it: what the middleware looks a request up in."""
+
+    def get(self, path_info: str, /) -> Entry | None: ...
+
+
+def path_info_of(url: str) -> str:
+    """The ``PATH_INFO`` of a request for the decoded URL path ``url``.
+
+    PEP 3333 carries the path's bytes as latin-1 text, and the index names
+    files by their UTF-8 text: keying a second table by the latin-1 form lets
+    a request be looked up with no decoding, and a path that is not UTF-8
+    simply matches nothing.
+    """
+    return url if url.isascii() else url.encode("utf-8").decode("latin-1")
+
+
+class _OnDisk:
+    """The :class:`PathTable` of autorefresh mode: every lookup is made on disk."""
+
+    def __init__(self, index: Index) -> None:
+        self._index = index
+
+    def get(self, path_info: str, /) -> Entry | None:
+        try:
+            url = path_info.encode("latin-1").decode("utf-8")
+        except UnicodeError:
+            return None
+        return self._index.lookup(url)
+
+
 class Index:
     """The table of served files, and the scan that fills it."""
 
@@ -50,12 +82,19 @@ class Index:
         self.config = config
         #: Decoded URL path → :class:`Asset` or :class:`Redirect`.
         self.files: dict[str, Entry] = {}
+        # The same entries by PATH_INFO (see path_info_of), kept in step with
+        # files; the same object for the life of the index.
+        self._by_path_info: dict[str, Entry] = {}
+        #: What a request's PATH_INFO is looked up in.
+        self.paths: PathTable = _OnDisk(self) if config.autorefresh else self._by_path_info
         self.roots: list[Root] = []
         self._media_types = {**DEFAULT_MEDIA_TYPES, **config.mimetypes}
         self._lock = threading.Lock()
         # Autorefresh: the asset last built for each URL, reused while the
         # files behind it keep their size, mtime and inode.
         self._built: dict[str, Asset] = {}
+        # Header fields shared by assets (see asset.build_asset).
+        self._shared: dict[tuple[str, str], tuple[str, str]] = {}
 
     # -- building ---------------------------------------------------------
 
@@ -76,7 +115,8 @@ class Index:
             with self._lock:
                 for url, entry in entries:
                     # The first root that provides a URL keeps it, as with Django's finders.
-                    self.files.setdefault(url, entry)
+                    if url not in self.files:
+                        self._set(url, entry)
 
     def _scan(self, root: Root) -> Iterator[tuple[str, Entry]]:
         for directory in walk(root, self.config):
@@ -143,6 +183,9 @@ class Index:
             last_modified=last_modified(found.stat),
             immutable=test is not None and (relative in root.manifest.hashed_names or test(url)),
             config=self.config,
+            # Autorefresh builds assets for as long as files change: interning
+            # across them would keep every old Last-Modified.
+            shared=None if self.config.autorefresh else self._shared,
         )
         if self.config.autorefresh:
             self._built[url] = asset
@@ -193,9 +236,14 @@ class Index:
             for key in [key for key, value in self.files.items() if value is asset]:
                 if entry is None:
                     del self.files[key]
+                    del self._by_path_info[path_info_of(key)]
                 else:
-                    self.files[key] = entry
+                    self._set(key, entry)
             return entry
+
+    def _set(self, url: str, entry: Entry) -> None:
+        self.files[url] = entry
+        self._by_path_info[path_info_of(url)] = entry
 
     def _lookup_on_disk(self, url: str) -> Entry | None:
         for root in self.roots:

@@ -11,12 +11,15 @@ from urllib.parse import quote
 
 from ._syntax import SAFE_IN_PATH, SAFE_METHODS
 from .asset import Asset, Redirect
-from .body import Stale, check_fresh, file_body, open_checked
+from .body import Stale, check_fresh, file_body, memory_body, open_checked
 from .config import Config
 from .index import Entry, Index
 from .manifest import FileRecord
+from .memory import memory_cache
+from .negotiation import choose_memoized
 from .responder import Plan, Request, method_not_allowed, respond
 from .tree import Root, normalize_prefix
+from .watch import WATCHER
 
 if TYPE_CHECKING:
     from ._types import StartResponse, WSGIApplication, WSGIEnvironment
@@ -52,8 +55,7 @@ class StaticWrap:
         **options: Any,
     ) -> None:
         self.application = application if application is not None else not_found
-        self.config = Config.from_keywords(options)
-        self.index = Index(self.config)
+        self.use_config(Config.from_keywords(options))
         if root is not None:
             self.add_files(root, prefix)
         # A Flask app: its static folders and its blueprints' (staticwrap.flask).
@@ -72,6 +74,17 @@ class StaticWrap:
             from .django.wsgi import configure as configure_django
 
             configure_django(self, **options)
+
+    def use_config(self, config: Config) -> None:
+        """Start over with ``config``: an empty index (add roots again) and an empty body cache."""
+        self.config = config
+        self.index = Index(config)
+        self._paths = self.index.paths
+        # CORS with an allow-list varies the answer by Origin: then a request
+        # with an Origin takes the full path.
+        self._origin_ignored = config.cors_allows is None
+        self._memory = memory_cache(config)
+        self._pending = WATCHER.pending
 
     def add_files(self, root: str | os.PathLike[str], prefix: str = "/") -> None:
         """Serve the files under ``root`` at the URL ``prefix``.
@@ -134,16 +147,41 @@ class StaticWrap:
         return self.index.files
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
-        # PEP 3333: PATH_INFO holds the path's bytes decoded as latin-1. The
-        # index is keyed by the UTF-8 text of the path; a path that is not
-        # UTF-8 cannot name an indexed file.
-        try:
-            url = environ.get("PATH_INFO", "").encode("latin-1").decode("utf-8")
-        except UnicodeError:
-            return self.application(environ, start_response)
-        entry = self.index.lookup(url)
+        # One dict lookup of PATH_INFO as the server gives it (see
+        # index.path_info_of): every request that is not for a static file
+        # pays only this.
+        entry = self._paths.get(environ.get("PATH_INFO", ""))
         if entry is None:
             return self.application(environ, start_response)
+        # The fast path: a plain GET, or a revalidation by the exact ETag, of
+        # a body held in memory. No request header that could change the
+        # answer is present, so the prebuilt headers are the answer (every
+        # other request is decided by responder.respond).
+        get = environ.get
+        if (
+            type(entry) is Asset
+            and get("REQUEST_METHOD") == "GET"
+            and get("HTTP_RANGE") is None
+            and get("HTTP_IF_MATCH") is None
+            and get("HTTP_IF_UNMODIFIED_SINCE") is None
+            and (self._origin_ignored or get("HTTP_ORIGIN") is None)
+        ):
+            accept = get("HTTP_ACCEPT_ENCODING")
+            variant = entry.variants[entry.choices.get(accept) or choose_memoized(entry.choices, accept, entry.codings)]
+            body = variant.body
+            # A cached body is used only once the kernel's news of changes
+            # on disk, if any, is delivered (staticwrap.memory): one poll(2).
+            if body is not None and not self._pending(0):
+                tag = get("HTTP_IF_NONE_MATCH")
+                if tag is None:
+                    if get("HTTP_IF_MODIFIED_SINCE") is None:
+                        # A copy: a server or middleware may add to the list it is given.
+                        start_response("200 OK", variant.ok_headers[:])
+                        return [body]
+                elif tag == variant.etag:
+                    # §13.1.2: If-Modified-Since is ignored when If-None-Match is present.
+                    start_response("304 Not Modified", variant.not_modified_headers[:])
+                    return []
         if isinstance(entry, Redirect):
             return self._redirect(entry, environ, start_response)
         return self._serve(entry, environ, start_response)
@@ -154,21 +192,35 @@ class StaticWrap:
         # answered again from the new entry (rule 35).
         for _attempt in range(2):
             plan = respond(asset, request, self.config)
-            if plan.variant is None:
+            variant = plan.variant
+            if variant is None:
                 start_response(plan.status, plan.headers)
                 return []
+            # A body in memory was checked against the ETag and is dropped
+            # when its file changes (staticwrap.memory): it is fresh.
+            body = self._memory.fresh(variant) if self._memory is not None else None
+            stale: Stale | None = None
             if not plan.segments or request.method == "HEAD":
                 # No body to read, but the answer (a 304 above all) must not
                 # come from an index entry whose file has changed.
-                stale = check_fresh(plan.variant.file)
-                if stale is None:
+                if body is not None or (stale := check_fresh(variant.file)) is None:
                     start_response(plan.status, plan.headers)
                     return []
             else:
-                opened = open_checked(plan.variant.file)
-                if not isinstance(opened, Stale):
-                    return _send(opened, plan, environ, start_response)
-                stale = opened
+                if body is None and self._memory is not None:
+                    loaded = self._memory.load(variant)
+                    if isinstance(loaded, Stale):
+                        stale = loaded
+                    else:
+                        body = loaded
+                if body is not None:
+                    start_response(plan.status, plan.headers)
+                    return memory_body(body, plan.segments)
+                if stale is None:
+                    opened = open_checked(variant.file)
+                    if not isinstance(opened, Stale):
+                        return _send(opened, plan, environ, start_response)
+                    stale = opened
             if stale is Stale.UNAVAILABLE:
                 return _unavailable(start_response)
             refreshed = self.index.refresh(asset)

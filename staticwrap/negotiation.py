@@ -91,3 +91,29 @@ def choose_coding(accept_encoding: str | None, available: Sequence[str]) -> str:
         if quality > 0 and quality >= best_quality:
             best, best_quality = coding, quality
     return best
+
+
+#: How many Accept-Encoding values :func:`choose_memoized` remembers per set
+#: of codings, and the longest value it keeps: browsers send a handful of
+#: distinct values, and a hostile client must not grow the table.
+MEMO_SIZE = 256
+MEMO_VALUE_LENGTH = 256
+
+_MEMOS: dict[tuple[str, ...], dict[str | None, str]] = {}
+
+
+def memo(available: tuple[str, ...]) -> dict[str | None, str]:
+    """The table of past choices for ``available``, shared by every asset with those codings."""
+    return _MEMOS.setdefault(available, {})
+
+
+def choose_memoized(choices: dict[str | None, str], accept_encoding: str | None, available: Sequence[str]) -> str:
+    """:func:`choose_coding`, remembered in ``choices`` (from :func:`memo` of ``available``)."""
+    coding = choices.get(accept_encoding)
+    if coding is None:
+        coding = choose_coding(accept_encoding, available)
+        if accept_encoding is None or len(accept_encoding) <= MEMO_VALUE_LENGTH:
+            if len(choices) >= MEMO_SIZE:
+                choices.clear()  # rare: start over rather than keep the first values forever
+            choices[accept_encoding] = coding
+    return coding

@@ -127,13 +127,13 @@ def _ranged(asset: Asset, variant: Variant, specs: list[RangeSpec], cors: Header
         return None
     if resolved is UNSATISFIABLE:
         content_range = ("Content-Range", format_unsatisfied_range(variant.size))
-        return Plan("416 Range Not Satisfiable", [*variant.unsatisfiable_headers, content_range, *cors], variant)
+        return Plan("416 Range Not Satisfiable", [*variant.unsatisfiable_headers(), content_range, *cors], variant)
     assert isinstance(resolved, list)
     if len(resolved) == 1:
         (byte_range,) = resolved
         headers = [
             ("Content-Type", asset.content_type),
-            *variant.partial_headers,
+            *variant.partial_headers(),
             ("Content-Range", format_content_range(byte_range, variant.size)),
             ("Content-Length", str(byte_range.length)),
             *cors,
@@ -144,7 +144,7 @@ def _ranged(asset: Asset, variant: Variant, specs: list[RangeSpec], cors: Header
     length = sum(len(s) if isinstance(s, bytes) else s.length for s in segments)
     headers = [
         ("Content-Type", f"multipart/byteranges; boundary={boundary}"),
-        *variant.partial_headers,
+        *variant.partial_headers(),
         ("Content-Length", str(length)),
         *cors,
     ]

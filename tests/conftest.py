@@ -8,7 +8,7 @@ import sys
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 from wsgiref.util import FileWrapper
 
 import pytest
@@ -16,6 +16,8 @@ from webtest import TestApp
 
 import staticwrap
 from staticwrap import StaticWrap
+from staticwrap.asset import Asset
+from staticwrap.index import path_info_of
 
 if os.environ.get("STATICWRAP_EXPECT_INSTALLED") and "site-packages" not in (staticwrap.__file__ or ""):
     raise RuntimeError(f"tox must test the installed package, but staticwrap was imported from {staticwrap.__file__}")
@@ -43,21 +45,68 @@ def downstream(environ: dict[str, Any], start_response: Callable[..., Any]) -> I
     return [body]
 
 
-@pytest.fixture(params=["file_wrapper", "no_file_wrapper"])
-def environ_mode(request: pytest.FixtureRequest) -> dict[str, Any]:
-    """Run a test both with a server-provided ``wsgi.file_wrapper`` and without one."""
-    if request.param == "file_wrapper":
-        return {"wsgi.file_wrapper": FileWrapper}
-    return {}
+class Mode(NamedTuple):
+    """How a test's requests are served: the environ a server adds, and the options given."""
+
+    environ: dict[str, Any]
+    options: dict[str, Any]
+    #: Whether every variant is requested once before the test, so that its
+    #: requests take the middleware's in-memory fast path.
+    warm: bool
+
+
+#: Small files from memory (warmed up); files from disk through a server's
+#: ``wsgi.file_wrapper``; files from disk read by the middleware's iterator.
+MODES = {
+    "memory": Mode({"wsgi.file_wrapper": FileWrapper}, {}, warm=True),
+    "file_wrapper": Mode({"wsgi.file_wrapper": FileWrapper}, {"memory_budget": 0}, warm=False),
+    "no_file_wrapper": Mode({}, {"memory_budget": 0}, warm=False),
+}
+
+
+@pytest.fixture(params=list(MODES))
+def mode(request: pytest.FixtureRequest) -> Mode:
+    """Run a test in each way files are served (see :data:`MODES`)."""
+    return MODES[request.param]
 
 
 @pytest.fixture
-def make_client(environ_mode: dict[str, Any]) -> Callable[..., TestApp]:
-    """Build a WebTest client for ``StaticWrap(downstream, root, **options)``."""
+def environ_mode(mode: Mode) -> dict[str, Any]:
+    """The environ keys the server of the current :func:`mode` adds."""
+    return mode.environ
+
+
+def warm(app: StaticWrap) -> StaticWrap:
+    """Request every variant of every indexed file once, so that the body cache holds them."""
+    for url, entry in list(app.files.items()):
+        if isinstance(entry, Asset):
+            for coding in entry.variants:
+                headers = {} if coding == "identity" else {"Accept-Encoding": coding}
+                body = app(make_environ(path_info_of(url), headers), lambda *args: lambda data: None)
+                b"".join(body)
+                close = getattr(body, "close", None)
+                if close is not None:
+                    close()
+    return app
+
+
+@pytest.fixture
+def make_app(mode: Mode) -> Callable[..., StaticWrap]:
+    """Build ``StaticWrap(application, root, **options)`` for the current :func:`mode`."""
+
+    def factory(application: Any, root: Path, prefix: str = "/", **options: Any) -> StaticWrap:
+        app = StaticWrap(application, root, prefix=prefix, **{**mode.options, **options})
+        return warm(app) if mode.warm else app
+
+    return factory
+
+
+@pytest.fixture
+def make_client(make_app: Callable[..., StaticWrap], environ_mode: dict[str, Any]) -> Callable[..., TestApp]:
+    """Build a WebTest client for ``StaticWrap(downstream, root, **options)`` in the current :func:`mode`."""
 
     def factory(root: Path, prefix: str = "/", **options: Any) -> TestApp:
-        app = StaticWrap(downstream, root, prefix=prefix, **options)
-        return TestApp(app, extra_environ=dict(environ_mode))
+        return TestApp(make_app(downstream, root, prefix, **options), extra_environ=dict(environ_mode))
 
     return factory
 

@@ -103,11 +103,7 @@ def traced(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
             raise
         try:
             wait_until_serving(process, port, log)
-            server = Traced(port, trace)
-            # The readiness probe fetched ten.txt: let its sendfile reach the
-            # trace, so that no test counts it as its own.
-            assert server.calls_since(0)[-1] == (0, 10, 10)
-            yield server
+            yield Traced(port, trace)
         finally:
             # strace passes no signal on: stop Gunicorn itself, and strace
             # ends when the processes it traces do.
@@ -118,6 +114,16 @@ def test_whole_file_goes_out_by_sendfile(traced: Traced) -> None:
     mark = traced.mark()
     response = fetch(traced.port, "/static/large.bin")
     assert (response.status, len(response.body)) == (200, LARGE)
+    assert traced.calls_since(mark) == [(0, LARGE, LARGE)]
+
+
+def test_small_file_is_sent_from_memory_not_by_sendfile(traced: Traced) -> None:
+    # ten.txt is within memory_max_file: after its first request (the
+    # readiness probe's) it comes from memory. The large file fetched after
+    # it marks the end of the trace to look at.
+    mark = traced.mark()
+    assert fetch(traced.port, "/static/ten.txt").body == b"0123456789"
+    assert fetch(traced.port, "/static/large.bin").status == 200
     assert traced.calls_since(mark) == [(0, LARGE, LARGE)]
 
 

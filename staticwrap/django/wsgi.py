@@ -9,7 +9,6 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from staticwrap.errors import ConfigurationError, StaticwrapWarning
-from staticwrap.index import Index
 from staticwrap.middleware import StaticWrap
 from staticwrap.tree import normalize_prefix
 
@@ -52,8 +51,7 @@ def configure(wrapper: StaticWrap, settings: object | None = None, **options: An
     ours = set(_added.get(wrapper, ()))
     earlier = [(root.path, root.prefix) for root in wrapper.index.roots if (root.path, root.prefix) not in ours]
     # The index was built with the wrapper's options: it is built again with these.
-    wrapper.config = django.config
-    wrapper.index = Index(django.config)
+    wrapper.use_config(django.config)
     for path, prefix in [*earlier, *roots]:
         wrapper.add_files(path, prefix)
     _added[wrapper] = roots
