@@ -189,7 +189,8 @@ def build_asset(
     if shared is None:
         shared = {}
     base = [shared.setdefault(header, header) for header in base]
-    variants = {coding: _build_variant(coding, facts, base, shared) for coding, facts in files.items()}
+    not_modified = [header for header in base if _on_304(header[0])]
+    variants = {coding: _build_variant(coding, facts, base, not_modified, shared) for coding, facts in files.items()}
     return Asset(
         url=url,
         content_type=next((value for name, value in base if name.lower() == "content-type"), content_type),
@@ -243,24 +244,28 @@ def _check_hook_result(headers: Headers, before: list[tuple[str, str]], path: st
 
 
 def _build_variant(
-    coding: str, facts: FileFacts, base: HeaderList, shared: dict[tuple[str, str], tuple[str, str]]
+    coding: str,
+    facts: FileFacts,
+    base: HeaderList,
+    not_modified: HeaderList,
+    shared: dict[tuple[str, str], tuple[str, str]],
 ) -> Variant:
     # A strong ETag of this variant's own bytes (§8.8.3): each coding gets its
     # own, and unchanged content keeps its tag across deploys and replicas.
     etag = f'"{facts.digest}"'
     validator = ("ETag", etag)
     length = ("Content-Length", str(facts.size))
-    encoding = (
-        [] if coding == IDENTITY else [shared.setdefault(("Content-Encoding", coding), ("Content-Encoding", coding))]
-    )
-    ok = [*base, shared.setdefault(length, length), *encoding, validator, _ACCEPT_RANGES]
-    not_modified = [
-        header
-        for header in base
-        if header[0].lower() in _NOT_MODIFIED_FIELDS or header[0].lower().startswith("access-control-")
-    ]
-    not_modified.append(validator)
-    return Variant(coding, facts, etag, ok, not_modified)
+    ok = [*base, shared.setdefault(length, length)]
+    if coding != IDENTITY:
+        encoding = ("Content-Encoding", coding)
+        ok.append(shared.setdefault(encoding, encoding))
+    ok += [validator, _ACCEPT_RANGES]
+    return Variant(coding, facts, etag, ok, [*not_modified, validator])
+
+
+def _on_304(name: str) -> bool:
+    lower = name.lower()
+    return lower in _NOT_MODIFIED_FIELDS or lower.startswith("access-control-")
 
 
 _ACCEPT_RANGES = ("Accept-Ranges", "bytes")

@@ -14,6 +14,7 @@ import os
 import stat
 import threading
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Protocol
 
 from . import codings
@@ -24,6 +25,7 @@ from .manifest import read_manifest
 from .mediatypes import DEFAULT_MEDIA_TYPES, lookup_media_type, sniff_media_type, with_charset
 from .negotiation import IDENTITY, SERVER_ORDER
 from .tree import (
+    Directory,
     Found,
     Root,
     allowed,
@@ -41,6 +43,9 @@ from .tree import (
 )
 
 Entry = Asset | Redirect
+
+#: Threads that index directories at startup (see Index._scan).
+SCAN_THREADS = min(4, os.cpu_count() or 1)
 SiblingLookup = Callable[[str], Found | None]
 
 
@@ -119,15 +124,29 @@ class Index:
                         self._set(url, entry)
 
     def _scan(self, root: Root) -> Iterator[tuple[str, Entry]]:
-        for directory in walk(root, self.config):
-            url_dir = root.prefix + directory.relative
-            siblings = directory.siblings_to_skip()
-            for name, found in directory.files.items():
-                if name in siblings:
-                    continue  # a precompressed sibling is served only through its original
-                asset = self._build(root, url_dir + name, found, directory.files.get)
-                if asset is not None:
-                    yield from self._keys_for(asset, url_dir, name)
+        directories = list(walk(root, self.config))
+        if SCAN_THREADS < 2 or len(directories) < 2:
+            for directory in directories:
+                yield from self._scan_directory(root, directory)
+            return
+        # Reading, hashing and decoding release the GIL (hashlib, zlib,
+        # brotli and file reads all do for large buffers): directories are
+        # indexed side by side, and their entries kept in walk order.
+        with ThreadPoolExecutor(SCAN_THREADS, thread_name_prefix="staticwrap-scan") as pool:
+            for entries in pool.map(functools.partial(self._scan_directory, root), directories):
+                yield from entries
+
+    def _scan_directory(self, root: Root, directory: Directory) -> list[tuple[str, Entry]]:
+        url_dir = root.prefix + directory.relative
+        siblings = directory.siblings_to_skip()
+        entries: list[tuple[str, Entry]] = []
+        for name, found in directory.files.items():
+            if name in siblings:
+                continue  # a precompressed sibling is served only through its original
+            asset = self._build(root, url_dir + name, found, directory.files.get)
+            if asset is not None:
+                entries += self._keys_for(asset, url_dir, name)
+        return entries
 
     def _keys_for(self, asset: Asset, url_dir: str, name: str) -> Iterator[tuple[str, Entry]]:
         yield asset.url, asset

@@ -26,33 +26,47 @@ from __future__ import annotations
 import os
 import threading
 import weakref
+from collections.abc import Sequence
 
 from .asset import Variant
 from .body import Stale, open_checked
 from .codings import digest_bytes
 from .config import Config
+from .tree import Root
 from .watch import WATCHER, Watcher
 
 Key = tuple[str, str]
 
 
-def path_keys(path: str) -> set[Key]:
+def path_keys(path: str, roots: Sequence[Root] = ()) -> set[Key]:
     """The (directory, name) pairs whose change could change what ``path`` opens.
 
-    Each component of the absolute path, from ``/`` down, and the same for
-    the real path when symlinks lie on the way: replacing, moving or
-    re-pointing any of them makes the path lead elsewhere.
+    Each component of the path, and of its real path when symlinks lie on
+    the way: replacing, moving or re-pointing any of them makes the path lead
+    elsewhere. A chain stops at the served root's own entry in its parent
+    (a root swapped for another is seen) unless symlinks lead to the root,
+    in which case it goes up to ``/``: the directories above a plain root are
+    left alone, as their churn (``/tmp``) would only cost polls.
     """
     keys: set[Key] = set()
-    for candidate in {path, os.path.realpath(path)}:
+    real = os.path.realpath(path)
+    root = next((root for root in roots if path.startswith(os.path.join(root.path, ""))), None)
+    stops: list[str | None] = [None, None]
+    if root is not None and root.path == root.real_path:
+        stops = [os.path.dirname(root.path), os.path.dirname(root.path)]
+    if real != path and not (root is not None and real.startswith(os.path.join(root.real_path, ""))):
+        stops[1] = None  # a symlink out of the root: its target's whole chain
+    for candidate, stop in ((path, stops[0]), (real, stops[1])):
         directory, name = os.path.split(candidate)
         while name:
             keys.add((directory, name))
+            if directory == stop:
+                break
             directory, name = os.path.split(directory)
     return keys
 
 
-def memory_cache(config: Config, watcher: Watcher = WATCHER) -> BodyCache | None:
+def memory_cache(config: Config, roots: Sequence[Root] = (), watcher: Watcher = WATCHER) -> BodyCache | None:
     """The body cache the options ask for; ``None`` when every body is to be read from disk.
 
     Autorefresh (development) reads the disk on every request anyway, and
@@ -60,14 +74,16 @@ def memory_cache(config: Config, watcher: Watcher = WATCHER) -> BodyCache | None
     """
     if config.memory_budget == 0 or config.memory_max_file == 0 or config.autorefresh or not watcher.available:
         return None
-    return BodyCache(config.memory_budget, config.memory_max_file, watcher)
+    return BodyCache(config.memory_budget, config.memory_max_file, watcher, roots)
 
 
 class BodyCache:
     """The bodies of one :class:`~staticwrap.StaticWrap`, within a byte budget."""
 
-    def __init__(self, budget: int, max_file: int, watcher: Watcher = WATCHER) -> None:
+    def __init__(self, budget: int, max_file: int, watcher: Watcher = WATCHER, roots: Sequence[Root] = ()) -> None:
         self.budget = budget
+        #: The roots served (see :func:`path_keys`); the index's own list, which grows with add_files.
+        self.roots = roots
         self.max_file = max_file
         self._watcher = watcher
         self._lock = threading.Lock()
@@ -91,7 +107,7 @@ class BodyCache:
         size = facts.size
         if size > self.max_file or self.used + size > self.budget:
             return None
-        keys = path_keys(facts.path)
+        keys = path_keys(facts.path, self.roots)
         # Deliver the news already queued first: it is older than this read,
         # and would only make the registration below look overtaken.
         self._watcher.sync()

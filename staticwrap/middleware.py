@@ -83,7 +83,7 @@ class StaticWrap:
         # CORS with an allow-list varies the answer by Origin: then a request
         # with an Origin takes the full path.
         self._origin_ignored = config.cors_allows is None
-        self._memory = memory_cache(config)
+        self._memory = memory_cache(config, self.index.roots)
         self._pending = WATCHER.pending
 
     def add_files(self, root: str | os.PathLike[str], prefix: str = "/") -> None:

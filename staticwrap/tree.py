@@ -64,8 +64,11 @@ def allowed(root: Root, directory: str, name: str, config: Config) -> Found | No
         warn(f"{path!r} has a name that is not valid UTF-8, so no URL can name it; not served")
         return None
     try:
-        result = os.stat(path)
-        is_link = os.path.islink(path)
+        # One system call for all but symlinks: lstat is stat for them.
+        result = os.lstat(path)
+        is_link = stat.S_ISLNK(result.st_mode)
+        if is_link:
+            result = os.stat(path)
     except OSError as error:
         warn(f"{path} cannot be read ({error.strerror}; a broken or looping symlink?); not served")
         return None

@@ -133,6 +133,27 @@ def test_path_keys_cover_every_component_and_the_real_path(tmp_path: Path) -> No
     assert ("/", str(tmp_path).split("/")[1]) in keys
 
 
+def test_path_keys_stop_at_a_plain_root(tmp_path: Path) -> None:
+    write(tmp_path, "static/css/app.css", "x")
+    app = StaticWrap(None, tmp_path / "static")
+    keys = path_keys(str(tmp_path / "static/css/app.css"), app.index.roots)
+    assert keys == {
+        (str(tmp_path), "static"),
+        (str(tmp_path / "static"), "css"),
+        (str(tmp_path / "static/css"), "app.css"),
+    }
+
+
+def test_a_symlink_out_of_the_root_is_watched_to_its_target(tmp_path: Path) -> None:
+    write(tmp_path, "shared/lib.js", "one")
+    write(tmp_path, "static/x.txt", "x")
+    (tmp_path / "static/lib.js").symlink_to(tmp_path / "shared/lib.js")
+    app = StaticWrap(downstream, tmp_path / "static", follow_symlinks=True)
+    assert call(app, "/lib.js").body == b"one"
+    (tmp_path / "shared/lib.js").write_bytes(b"two")
+    assert call(app, "/lib.js").body == b"two"
+
+
 def test_budget_and_largest_file_are_kept_to(tmp_path: Path) -> None:
     for name in "abcd":
         write(tmp_path, f"{name}.bin", name.encode() * 100)
