@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -65,32 +66,127 @@ class FileFacts(NamedTuple):
         return (st.st_size, st.st_mtime_ns, st.st_ino, st.st_dev) == (self.size, self.mtime_ns, self.inode, self.device)
 
 
-@dataclass(slots=True)
+class Recipe:
+    """What the header lists of an asset's variants are made from, and, once made, its shared fields.
+
+    Header lists are made on a variant's first request, not at startup: an
+    index of many files holds only their facts, and starts faster. With a
+    ``headers=`` hook they are made at once, so that the hook runs, and its
+    mistakes show, at startup.
+    """
+
+    __slots__ = ("base", "content_type", "control", "cors_any", "last_modified", "not_modified", "shared", "vary")
+
+    def __init__(
+        self,
+        content_type: str,
+        control: str | None,
+        last_modified: int | None,
+        vary: str | None,
+        cors_any: bool,
+        shared: dict[tuple[str, str], tuple[str, str]],
+    ) -> None:
+        # Interned: a tree has few distinct values of these.
+        self.content_type = sys.intern(content_type)
+        self.control = None if control is None else sys.intern(control)
+        self.last_modified = last_modified
+        self.vary = None if vary is None else sys.intern(vary)
+        self.cors_any = cors_any
+        self.shared = shared
+        self.base: HeaderList | None = None
+        self.not_modified: HeaderList | None = None
+
+    def fields(self) -> HeaderList:
+        """The fields every variant's 200 starts with, before any hook."""
+        base: HeaderList = [("Content-Type", self.content_type)]
+        if self.control is not None:
+            base.append(("Cache-Control", self.control))
+        if self.last_modified is not None:
+            base.append(("Last-Modified", format_http_date(self.last_modified)))
+        if self.vary is not None:
+            base.append(("Vary", self.vary))
+        if self.cors_any:
+            base += [("Access-Control-Allow-Origin", "*"), CORS_EXPOSE]
+        base.append(_NOSNIFF)
+        return base
+
+    def prepare(self, fields: HeaderList | None = None) -> HeaderList:
+        """The fields every variant's 200 starts with (made now if need be, from ``fields`` if given)."""
+        if self.base is None:
+            shared = self.shared
+            base = [shared.setdefault(header, header) for header in (fields if fields is not None else self.fields())]
+            # not_modified first: a thread that sees base set reads it next.
+            self.not_modified = [header for header in base if _on_304(header[0])]
+            self.base = base
+        return self.base
+
+
+_NOSNIFF = ("X-Content-Type-Options", "nosniff")
+
+
+@dataclass(slots=True, eq=False)
 class Variant:
-    """One coding of an asset (identity, br, zstd or gzip) and its prebuilt headers.
+    """One coding of an asset (identity, br, zstd or gzip), and its header lists once made.
 
     Frozen in practice, but for :attr:`body`, which the body cache
-    (:mod:`staticwrap.memory`) sets and clears.
+    (:mod:`staticwrap.memory`) sets and clears, and the header lists, made on
+    first use (see :class:`Recipe`).
     """
 
     coding: str
     file: FileFacts
     etag: str
-    #: Full header list of a 200.
-    ok_headers: HeaderList
-    #: The header list of a 304 (and, with a Content-Length, of a 412).
-    not_modified_headers: HeaderList
+    recipe: Recipe = field(repr=False)
     #: The file's bytes, checked against :attr:`etag`, while the body cache holds them.
-    body: bytes | None = field(default=None, compare=False, repr=False)
+    body: bytes | None = field(default=None, repr=False)
+    _ok: HeaderList | None = field(default=None, repr=False)
+    _not_modified: HeaderList | None = field(default=None, repr=False)
 
     @property
     def size(self) -> int:
         return self.file.size
 
+    @property
+    def ok_headers(self) -> HeaderList:
+        """Full header list of a 200."""
+        ok = self._ok
+        if ok is None:
+            ok = self._make()
+        return ok
+
+    @property
+    def not_modified_headers(self) -> HeaderList:
+        """The header list of a 304 (and, with a Content-Length, of a 412)."""
+        not_modified = self._not_modified
+        if not_modified is None:
+            self._make()
+            not_modified = self._not_modified
+            assert not_modified is not None
+        return not_modified
+
+    def _make(self) -> HeaderList:
+        recipe = self.recipe
+        base = recipe.prepare()
+        assert recipe.not_modified is not None
+        shared = recipe.shared
+        # A strong ETag of this variant's own bytes (§8.8.3): each coding gets
+        # its own, and unchanged content keeps its tag across deploys and replicas.
+        validator = ("ETag", self.etag)
+        length = ("Content-Length", str(self.file.size))
+        ok = [*base, shared.setdefault(length, length)]
+        if self.coding != IDENTITY:
+            encoding = ("Content-Encoding", self.coding)
+            ok.append(shared.setdefault(encoding, encoding))
+        ok += [validator, _ACCEPT_RANGES]
+        # Two threads may both get here: they make equal lists, either one is kept.
+        self._not_modified = [*recipe.not_modified, validator]
+        self._ok = ok
+        return ok
+
     def partial_headers(self) -> HeaderList:
         """A 206's headers but Content-Type, Content-Range and Content-Length, which depend on the ranges.
 
-        Built per request from :attr:`ok_headers`: ranges are rare enough
+        Made per request from :attr:`ok_headers`: ranges are rare enough
         that keeping a list per variant for them costs more than it saves.
         """
         return [header for header in self.ok_headers if header[0].lower() not in _PER_RANGE]
@@ -169,37 +265,34 @@ def build_asset(
     are the same for many files, and are then held once.
     """
     identity_file = files[IDENTITY]
-    base: HeaderList = [("Content-Type", content_type)]
-    control = cache_control(config, immutable, content_type)
-    if control is not None:
-        base.append(("Cache-Control", control))
-    if last_modified is not None:
-        base.append(("Last-Modified", format_http_date(last_modified)))
     vary = (["Accept-Encoding"] if len(files) > 1 else []) + (["Origin"] if config.cors_allows else [])
-    if vary:
-        base.append(("Vary", ", ".join(vary)))
-    if config.cors_any:
-        base += [("Access-Control-Allow-Origin", "*"), CORS_EXPOSE]
-    base.append(("X-Content-Type-Options", "nosniff"))
+    recipe = Recipe(
+        content_type,
+        cache_control(config, immutable, content_type),
+        last_modified,
+        ", ".join(vary) if vary else None,
+        config.cors_any,
+        shared if shared is not None else {},
+    )
     if config.headers is not None:
-        base = _apply_hook(config.headers, base, identity_file.path, url)
+        fields = _apply_hook(config.headers, recipe.fields(), identity_file.path, url)
+        recipe.prepare(fields)
+        # The hook may have changed the media type.
+        content_type = next((value for name, value in fields if name.lower() == "content-type"), content_type)
     else:
         # Only the media type can come from outside (mimetypes=, libmagic).
         _check_header_value("Content-Type", content_type, identity_file.path)
-    if shared is None:
-        shared = {}
-    base = [shared.setdefault(header, header) for header in base]
-    not_modified = [header for header in base if _on_304(header[0])]
-    variants = {coding: _build_variant(coding, facts, base, not_modified, shared) for coding, facts in files.items()}
+    variants = {coding: Variant(coding, facts, f'"{facts.digest}"', recipe) for coding, facts in files.items()}
+    codings = tuple(coding for coding in variants if coding != IDENTITY)
     return Asset(
         url=url,
-        content_type=next((value for name, value in base if name.lower() == "content-type"), content_type),
+        content_type=content_type,
         last_modified=last_modified,
         immutable=immutable,
         identity=variants[IDENTITY],
-        codings=tuple(coding for coding in variants if coding != IDENTITY),
+        codings=codings,
         variants=variants,
-        choices=memo(tuple(coding for coding in variants if coding != IDENTITY)),
+        choices=memo(codings),
     )
 
 
@@ -241,26 +334,6 @@ def _check_hook_result(headers: Headers, before: list[tuple[str, str]], path: st
             f"the headers= hook set {name!r} for {path} (URL {url}); staticwrap computes "
             f"{', '.join(sorted(MANAGED_HEADERS))} itself from the file, so the hook must leave them alone"
         )
-
-
-def _build_variant(
-    coding: str,
-    facts: FileFacts,
-    base: HeaderList,
-    not_modified: HeaderList,
-    shared: dict[tuple[str, str], tuple[str, str]],
-) -> Variant:
-    # A strong ETag of this variant's own bytes (§8.8.3): each coding gets its
-    # own, and unchanged content keeps its tag across deploys and replicas.
-    etag = f'"{facts.digest}"'
-    validator = ("ETag", etag)
-    length = ("Content-Length", str(facts.size))
-    ok = [*base, shared.setdefault(length, length)]
-    if coding != IDENTITY:
-        encoding = ("Content-Encoding", coding)
-        ok.append(shared.setdefault(encoding, encoding))
-    ok += [validator, _ACCEPT_RANGES]
-    return Variant(coding, facts, etag, ok, [*not_modified, validator])
 
 
 def _on_304(name: str) -> bool:

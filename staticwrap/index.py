@@ -14,7 +14,6 @@ import os
 import stat
 import threading
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from typing import Protocol
 
 from . import codings
@@ -43,9 +42,6 @@ from .tree import (
 )
 
 Entry = Asset | Redirect
-
-#: Threads that index directories at startup (see Index._scan).
-SCAN_THREADS = min(4, os.cpu_count() or 1)
 SiblingLookup = Callable[[str], Found | None]
 
 
@@ -112,9 +108,13 @@ class Index:
                 "create it, or correct the path passed to StaticWrap/add_files"
             )
         root = Root(path, os.path.realpath(path), normalize_prefix(prefix), read_manifest(path))
-        self.roots.append(root)
-        if not self.config.autorefresh:
+        if self.config.autorefresh:
+            self.roots.append(root)
+        else:
             entries = list(self._scan(root))
+            # The manifest's file facts were for the scan: keep what serving needs.
+            root = root._replace(manifest=root.manifest.for_serving())
+            self.roots.append(root)
             # Under the lock: add_files may be called on a running server
             # (Flask blueprints registered late), while refresh() iterates.
             with self._lock:
@@ -124,17 +124,12 @@ class Index:
                         self._set(url, entry)
 
     def _scan(self, root: Root) -> Iterator[tuple[str, Entry]]:
-        directories = list(walk(root, self.config))
-        if SCAN_THREADS < 2 or len(directories) < 2:
-            for directory in directories:
-                yield from self._scan_directory(root, directory)
-            return
-        # Reading, hashing and decoding release the GIL (hashlib, zlib,
-        # brotli and file reads all do for large buffers): directories are
-        # indexed side by side, and their entries kept in walk order.
-        with ThreadPoolExecutor(SCAN_THREADS, thread_name_prefix="staticwrap-scan") as pool:
-            for entries in pool.map(functools.partial(self._scan_directory, root), directories):
-                yield from entries
+        # One directory at a time, as the walk lists it: the stat results of
+        # a whole tree are never held at once. (Indexing directories on a
+        # thread pool was measured slower: the per-file Python work holds
+        # the GIL, and most files are too small for hashing to release it.)
+        for directory in walk(root, self.config):
+            yield from self._scan_directory(root, directory)
 
     def _scan_directory(self, root: Root, directory: Directory) -> list[tuple[str, Entry]]:
         url_dir = root.prefix + directory.relative

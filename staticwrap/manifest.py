@@ -138,6 +138,16 @@ class Manifest:
         hashed = {record.hashed for record in files.values()} | set(django_names.values())
         return cls(files, frozenset(hashed), outputs, django_names)
 
+    def for_serving(self) -> Manifest:
+        """What a server needs once its index is built: each name's hashed name and integrity.
+
+        The sizes, mtimes and ETags only spare the startup scan from reading
+        files; an index entry rebuilt later (a file changed) hashes its file
+        anew, as it must.
+        """
+        files = {name: FileRecord(record.hashed, integrity=record.integrity) for name, record in self.files.items()}
+        return Manifest(files, self.hashed_names, {}, self.django_names)
+
 
 def read_manifest(root: str) -> Manifest:
     """Read the manifests at the top of ``root``; an empty :class:`Manifest` when there are none."""
