@@ -29,6 +29,16 @@ BLOCK_SIZE = 64 * 1024
 _LENGTH_RESPECTING_WRAPPERS = ("gunicorn.",)
 
 
+class ChangedWhileSentError(OSError):
+    """Raised by a body iterable when its file changes or ends early while it is sent.
+
+    Its headers are out already: the only honest end is an error, on which
+    the server aborts the connection (PEP 3333), so that the client sees an
+    incomplete response instead of one that looks whole but mixes two files
+    or is cut short.
+    """
+
+
 class Stale(enum.Enum):
     """Why a file of the index could not be used for a response."""
 
@@ -91,7 +101,9 @@ def respects_content_length(wrapper: object) -> bool:
     return str(getattr(wrapper, "__module__", "")).startswith(_LENGTH_RESPECTING_WRAPPERS)
 
 
-def file_body(file: BinaryIO, segments: tuple[ByteRange | bytes, ...], wrapper: object) -> Iterable[bytes]:
+def file_body(
+    file: BinaryIO, segments: tuple[ByteRange | bytes, ...], wrapper: object, facts: FileFacts | None = None
+) -> Iterable[bytes]:
     """An iterable of the response body made of ``segments`` of ``file``.
 
     A single range goes through the server's ``wsgi.file_wrapper`` when there
@@ -100,7 +112,9 @@ def file_body(file: BinaryIO, segments: tuple[ByteRange | bytes, ...], wrapper: 
     sendfile with an offset and a count), otherwise as a reader bounded to the
     range, so that not even a file that grows while it is sent can make the
     body longer than Content-Length. Multipart bodies, and servers without a
-    file_wrapper, get a chunked iterator.
+    file_wrapper, get a chunked iterator. Where staticwrap reads the file
+    itself, it checks the descriptor against ``facts`` after each block and
+    raises :class:`ChangedWhileSentError` if the file changed or ended early.
     """
     first = segments[0]
     if len(segments) == 1 and isinstance(first, ByteRange) and callable(wrapper):
@@ -108,9 +122,26 @@ def file_body(file: BinaryIO, segments: tuple[ByteRange | bytes, ...], wrapper: 
         if respects_content_length(wrapper):
             body: Iterable[bytes] = wrapper(file, BLOCK_SIZE)
         else:
-            body = wrapper(BoundedReader(file, first.length), BLOCK_SIZE)
+            body = wrapper(BoundedReader(file, first.length, facts), BLOCK_SIZE)
         return body
-    return FileIterator(file, segments)
+    return FileIterator(file, segments, facts)
+
+
+def check_unchanged(file: BinaryIO, facts: FileFacts | None) -> None:
+    """Raise :class:`ChangedWhileSentError` if the open file no longer matches ``facts``.
+
+    A write changes the mtime before its bytes land (Linux updates it first),
+    so a block read after a write is always followed by a check that sees it.
+    """
+    if facts is not None and not facts.matches(os.fstat(file.fileno())):
+        raise ChangedWhileSentError(f"{facts.path} changed while it was being sent; the response is cut short")
+
+
+def _ended_early(file: BinaryIO, facts: FileFacts | None) -> ChangedWhileSentError:
+    name = facts.path if facts is not None else getattr(file, "name", "the file")
+    return ChangedWhileSentError(
+        f"{name} ended before the bytes its Content-Length promised; the response is cut short"
+    )
 
 
 class BoundedReader(io.RawIOBase):
@@ -120,10 +151,11 @@ class BoundedReader(io.RawIOBase):
     server that sendfile()s a descriptor to its end would send past the range.
     """
 
-    def __init__(self, file: BinaryIO, length: int) -> None:
+    def __init__(self, file: BinaryIO, length: int, facts: FileFacts | None = None) -> None:
         super().__init__()
         self._file = file
         self._remaining = length
+        self._facts = facts
 
     def readable(self) -> bool:
         return True
@@ -132,9 +164,12 @@ class BoundedReader(io.RawIOBase):
         if self._remaining <= 0:
             return 0
         view = memoryview(buffer)[: self._remaining]
-        count = self._file.readinto(view)  # type: ignore[attr-defined]
+        count = int(self._file.readinto(view))  # type: ignore[attr-defined]
+        if count == 0:
+            raise _ended_early(self._file, self._facts)
+        check_unchanged(self._file, self._facts)
         self._remaining -= count
-        return int(count)
+        return count
 
     def close(self) -> None:
         self._file.close()
@@ -144,9 +179,10 @@ class BoundedReader(io.RawIOBase):
 class FileIterator:
     """Iterate ``segments``: byte ranges read from ``file`` and literal bytes between them."""
 
-    def __init__(self, file: BinaryIO, segments: tuple[ByteRange | bytes, ...]) -> None:
+    def __init__(self, file: BinaryIO, segments: tuple[ByteRange | bytes, ...], facts: FileFacts | None = None) -> None:
         self._file = file
         self._segments = segments
+        self._facts = facts
 
     def __iter__(self) -> Iterator[bytes]:
         file = self._file
@@ -159,10 +195,8 @@ class FileIterator:
             while remaining > 0:
                 chunk = file.read(min(BLOCK_SIZE, remaining))
                 if not chunk:
-                    # The file shrank after the fstat check: stop rather than
-                    # pad; the server sees a body shorter than Content-Length
-                    # and closes the connection, which the client detects.
-                    return
+                    raise _ended_early(file, self._facts)
+                check_unchanged(file, self._facts)
                 remaining -= len(chunk)
                 yield chunk
 

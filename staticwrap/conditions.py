@@ -42,6 +42,11 @@ class Outcome(enum.Enum):
 #: Stands for ``*`` in an If-Match or If-None-Match field.
 ANY = "*"
 
+#: The most list elements an If-Match or If-None-Match field may have. A
+#: cache revalidating sends a few tags; a longer list is taken as malformed,
+#: so that a megabyte of commas costs a count, not a regex state per element.
+MAX_TAGS = 1000
+
 
 def parse_entity_tag_list(value: str) -> list[EntityTag] | str | None:
     """Parse ``If-Match``/``If-None-Match``: ``"*" / #entity-tag``.
@@ -49,11 +54,14 @@ def parse_entity_tag_list(value: str) -> list[EntityTag] | str | None:
     Returns :data:`ANY` for ``*``, the tags of a valid list, or ``None`` when
     the field is malformed anywhere. A malformed field matches nothing:
     If-Match then fails (the client asked for safety) and If-None-Match passes.
-    Empty list elements are skipped (§5.6.1.2).
+    Empty list elements are skipped (§5.6.1.2). A list of :data:`MAX_TAGS`
+    elements or more is taken as malformed.
     """
     value = value.strip(OWS)
     if value == ANY:
         return ANY
+    if value.count(",") >= MAX_TAGS:
+        return None
     # One pass of the regex engine validates the whole list, then another
     # collects the tags: linear, and fast even for a megabyte of header.
     if not _ENTITY_TAG_LIST.fullmatch(value):

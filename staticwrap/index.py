@@ -275,6 +275,13 @@ class Index:
     def _resolve(self, root: Root, segments: list[str], url_dir: str) -> Entry | None:
         """Walk ``segments`` down from the root, each one a name found in a listing."""
         directory = root.path
+        # The directories walked through, as (device, inode): a symlink back
+        # to one of them is a loop, which the startup scan skips too.
+        try:
+            top = os.stat(root.path)
+        except OSError:
+            return None
+        walked = {(top.st_dev, top.st_ino)}
         for position, segment in enumerate(segments):
             last = position == len(segments) - 1
             if last and segment == "":
@@ -286,6 +293,10 @@ class Index:
             if found is None:
                 return None
             if stat.S_ISDIR(found.stat.st_mode):
+                key = (found.stat.st_dev, found.stat.st_ino)
+                if key in walked:
+                    return None
+                walked.add(key)
                 if last:
                     index_file = self.config.index_file
                     has_index = index_file is not None and self._regular(root, found.path, index_file)

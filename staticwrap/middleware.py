@@ -84,7 +84,6 @@ class StaticWrap:
         # with an Origin takes the full path.
         self._origin_ignored = config.cors_allows is None
         self._memory = memory_cache(config, self.index.roots)
-        self._pending = WATCHER.pending
 
     def add_files(self, root: str | os.PathLike[str], prefix: str = "/") -> None:
         """Serve the files under ``root`` at the URL ``prefix``.
@@ -170,8 +169,8 @@ class StaticWrap:
             variant = entry.variants[entry.choices.get(accept) or choose_memoized(entry.choices, accept, entry.codings)]
             body = variant.body
             # A cached body is used only once the kernel's news of changes
-            # on disk, if any, is delivered (staticwrap.memory): one poll(2).
-            if body is not None and not self._pending(0):
+            # on disk, if any, is delivered (staticwrap.memory): one epoll_wait(2).
+            if body is not None and not WATCHER.pending(0):
                 tag = get("HTTP_IF_NONE_MATCH")
                 if tag is None:
                     if get("HTTP_IF_MODIFIED_SINCE") is None:
@@ -259,7 +258,8 @@ class StaticWrap:
 def _send(file: BinaryIO, plan: Plan, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
     try:
         start_response(plan.status, plan.headers)
-        return file_body(file, plan.segments, environ.get("wsgi.file_wrapper"))
+        assert plan.variant is not None
+        return file_body(file, plan.segments, environ.get("wsgi.file_wrapper"), plan.variant.file)
     except BaseException:
         file.close()  # the server never got an iterable to close
         raise

@@ -21,6 +21,9 @@ _ALIASES = {"x-gzip": "gzip"}
 # qvalue = ( "0" [ "." 0*3DIGIT ] ) / ( "1" [ "." 0*3("0") ] )
 _QVALUE = re.compile(r"0(?:\.[0-9]{0,3})?|1(?:\.0{0,3})?")
 
+#: Elements of an Accept-Encoding field that are read (browsers send four or five).
+MAX_ELEMENTS = 64
+
 # An identity coding that the field neither names nor covers with "*" is still
 # acceptable (§12.5.3) but ranks below every coding the client asked for.
 _IMPLICIT_IDENTITY = 0.0001
@@ -31,10 +34,13 @@ def parse_accept_encoding(value: str) -> dict[str, float]:
 
     Codings are lower-cased (they are case-insensitive, §8.4.1), ``x-gzip``
     counts as ``gzip``, and a malformed element or qvalue drops that element
-    only. When a coding appears twice the first one counts.
+    only. When a coding appears twice the first one counts. Only the first
+    :data:`MAX_ELEMENTS` elements are read: the work and memory stay bounded
+    whatever the field's length.
     """
     weights: dict[str, float] = {}
-    for element in value.split(","):
+    elements = value.split(",", MAX_ELEMENTS)
+    for element in elements[:MAX_ELEMENTS]:
         coding, _, params = element.partition(";")
         coding = coding.strip(OWS).lower()
         if not TOKEN.fullmatch(coding):

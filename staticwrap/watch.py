@@ -8,9 +8,9 @@ created, replaced, moved, deleted, written or touched) reaches the listeners
 registered for that directory.
 
 Events are delivered synchronously, by the request that needs them: before a
-cached body is used, :attr:`Watcher.pending` (one ``poll(2)`` with no
-timeout) says whether the kernel has queued any, and :meth:`Watcher.sync`
-delivers them first. So the first request that starts after a change on disk
+cached body is used, :attr:`Watcher.pending` (one ``epoll_wait(2)`` with no
+timeout, which threads may make at once) says whether the kernel has queued
+any, and :meth:`Watcher.sync` delivers them first. So the first request that starts after a change on disk
 sees it, with no thread to wait for, at the price of one system call.
 
 One inotify instance serves every cache of the process: the kernel allows a
@@ -112,9 +112,14 @@ class Watcher:
         self._wds: dict[str, int] = {}
         self._directories: dict[int, str] = {}
         self._listeners: dict[str, weakref.WeakSet[Listener]] = {}
-        self._poll = select.poll()
+        self._new_epoll()
+
+    def _new_epoll(self) -> None:
+        # epoll, not poll: a select.poll object refuses two threads polling
+        # it at once, and a threaded server's requests do.
+        self._epoll = select.epoll()
         #: ``pending(0)`` is true when events wait to be delivered by :meth:`sync`.
-        self.pending = self._poll.poll
+        self.pending = self._epoll.poll
 
     @property
     def available(self) -> bool:
@@ -133,7 +138,7 @@ class Watcher:
                     self._fd = inotify.init()
                     if self._fd < 0:
                         return False  # out of inotify instances: EMFILE
-                    self._poll.register(self._fd, select.POLLIN)
+                    self._epoll.register(self._fd, select.EPOLLIN)
                 wd = inotify.add_watch(self._fd, directory)
                 if wd < 0:
                     return False  # gone, not a directory, or out of watches (ENOSPC)
@@ -195,10 +200,12 @@ class Watcher:
     def reset(self) -> None:
         """Drop every watch: used in a child process after ``fork()``."""
         self._lock = threading.Lock()
+        # The inotify and epoll instances are shared with the parent, whose
+        # events they carry: the child closes its copies (without changing
+        # the parent's interest list) and makes its own when needed.
+        self._epoll.close()
+        self._new_epoll()
         if self._fd >= 0:
-            # The inotify instance is shared with the parent, whose events it
-            # carries: the child closes its copy and makes its own when needed.
-            self._poll.unregister(self._fd)
             os.close(self._fd)
         self._fd = -1
         self._wds.clear()

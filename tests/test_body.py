@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from staticwrap.body import BLOCK_SIZE, BoundedReader, FileIterator
+from staticwrap.body import BLOCK_SIZE, BoundedReader, ChangedWhileSentError, FileIterator
 from staticwrap.ranges import ByteRange
 
 DATA = bytes(range(256)) * 1024  # 256 KiB, every offset distinguishable
@@ -59,12 +59,27 @@ def test_file_iterator_yields_ranges_and_literals_in_order(data_file: Path) -> N
     assert max(len(chunk) for chunk in chunks) <= BLOCK_SIZE
 
 
-def test_file_iterator_stops_short_when_the_file_shrinks(data_file: Path) -> None:
-    # The file is truncated after it was opened: the body ends early (the
-    # server then sees fewer bytes than Content-Length), it is never padded.
+def test_file_iterator_raises_when_the_file_shrinks(data_file: Path) -> None:
+    # The file is truncated after it was opened: the body is never padded,
+    # and it must not end quietly either (a keep-alive server would then
+    # take the next response for its end): the iterator raises, and the
+    # server aborts the connection (PEP 3333).
     file = data_file.open("rb")
     body = FileIterator(file, (ByteRange(0, len(DATA)),))
     with data_file.open("r+b") as writer:
         writer.truncate(100)
-    assert b"".join(body) == DATA[:100]
+    received: list[bytes] = []
+    with pytest.raises(ChangedWhileSentError, match="ended before"):
+        received.extend(body)
+    assert b"".join(received) == DATA[:100]  # without facts to check against, only the early end shows
     body.close()
+
+
+def test_bounded_reader_raises_when_the_file_ends_early(data_file: Path) -> None:
+    file = data_file.open("rb")
+    file.seek(len(DATA) - 10)
+    reader = BoundedReader(file, 20)
+    assert reader.read(10) == DATA[-10:]
+    with pytest.raises(ChangedWhileSentError, match="ended before"):
+        reader.read(10)
+    reader.close()

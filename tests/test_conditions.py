@@ -326,3 +326,11 @@ def test_if_range_matches(if_range: str, expected: bool) -> None:
 )
 def test_if_range_matches_without_last_modified(if_range: str, expected: bool) -> None:
     assert if_range_matches(if_range, etag=ETAG, last_modified=None) is expected
+
+
+def test_a_list_of_a_thousand_elements_is_malformed() -> None:
+    # MAX_TAGS bounds the work on a hostile field; a real list is far shorter.
+    assert parse_entity_tag_list(", ".join(['"a"'] * 1000)) == [EntityTag('"a"', False)] * 1000
+    assert parse_entity_tag_list(", ".join(['"a"'] * 1001)) is None
+    assert parse_entity_tag_list("," * 999 + '"b"') == [EntityTag('"b"', False)]
+    assert parse_entity_tag_list("," * 1000 + '"b"') is None

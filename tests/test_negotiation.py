@@ -176,3 +176,9 @@ def test_choose_coding(accept_encoding: str | None, available: Sequence[str], ex
 def test_parse_accept_encoding_parameters(value: str, expected: dict[str, float]) -> None:
     # §5.6.6: parameters = *( OWS ";" OWS [ parameter ] ); only q weighs a coding.
     assert parse_accept_encoding(value) == expected
+
+
+def test_only_the_first_64_elements_are_read() -> None:
+    filler = ", ".join(f"x{n}" for n in range(63))
+    assert "br" in parse_accept_encoding(f"{filler}, br")  # the 64th element
+    assert "br" not in parse_accept_encoding(f"{filler}, x63, br")  # the 65th
