@@ -1,4 +1,4 @@
-"""Small files kept in memory, so that a hit costs no system call at all.
+"""Small files kept in memory, so that a hit costs no open, read or close.
 
 A variant's bytes are read on its first request (not at startup: only what is
 asked for is kept, and starting up stays fast), checked against the SHA-256
@@ -8,11 +8,12 @@ bytes is ever cached, so a cached body can never disagree with its ETag or
 Content-Length (rule 35), whatever happens on disk while it is read.
 
 A file that changes on disk afterwards must not go on being served from
-memory: every directory on the file's path (and on its real path, through
-symlinks) is watched (:mod:`staticwrap.watch`), and an event naming any entry
-on the way drops the body. Events are delivered before a cached body is used
-(:meth:`BodyCache.fresh`), so the first request after the change reads the
-disk again, finds the file changed and re-indexes it. A variant is registered
+memory: the directories on the file's path (see :func:`path_keys`) are
+watched (:mod:`staticwrap.watch`), and an event naming any entry on the way
+drops the body. Events are delivered before a cached body is used (one
+``epoll_wait``, :meth:`BodyCache.fresh` and the middleware's fast path), so
+the first request after the change reads the disk again, finds the file
+changed and re-indexes it. A variant is registered
 for its events *before* it is read, so a change that lands while it is being
 read keeps it out of the cache. Where files cannot be watched, nothing is
 cached.
