@@ -47,7 +47,7 @@ def _staticwrap(static_dir: str) -> WSGIApplication:
 
 
 def _whitenoise(static_dir: str) -> WSGIApplication:
-    from whitenoise import WhiteNoise  # type: ignore[import-untyped]  # no type information
+    from whitenoise import WhiteNoise
 
     app: WSGIApplication = WhiteNoise(bare_app, root=static_dir, prefix=PREFIX)
     return app
