@@ -94,7 +94,38 @@ class Config:
         memory_budget: int = DEFAULT_MEMORY_BUDGET,
         memory_max_file: int = DEFAULT_MEMORY_MAX_FILE,
     ) -> Config:
-        """Check every option and raise :class:`ConfigurationError` naming the first bad one."""
+        """Check every option and raise :class:`ConfigurationError` naming the first bad one.
+
+        These are the keyword options of :class:`~staticwrap.StaticWrap`
+        (and of the Flask and Django integrations); :doc:`/options` says
+        more of each.
+
+        :param max_age: ``Cache-Control: public, max-age=N`` for files that are
+            neither immutable nor HTML; ``None`` sends no Cache-Control for them.
+        :param immutable: which files are content-hashed and cached for a year
+            with ``immutable``: ``None``/``True`` for the built-in test, a
+            regular expression (text or compiled, searched in the URL), a
+            function ``f(url) -> bool``, the :data:`VITE` or :data:`ESBUILD`
+            preset, or ``False`` for none. Names in a manifest always are.
+        :param index_file: the file served for a URL ending in ``/`` (and the
+            redirect of the URL without it); ``None`` or ``False`` for none.
+        :param charset: the ``charset`` parameter of text media types; ``None``
+            for none.
+        :param mimetypes: extra media types by extension (``".ext"``) or whole
+            file name, taking precedence over the built-in table.
+        :param cors: ``"*"``, an origin, a list of origins, or a function
+            ``f(origin) -> bool``: the CORS policy of every file.
+        :param headers: a function ``f(headers, path, url)`` that edits a file's
+            headers at startup (not the ones staticwrap computes).
+        :param allow_hidden: serve dotfiles too.
+        :param follow_symlinks: serve symlinks that lead out of the root.
+        :param autorefresh: look files up on disk at each request
+            (development); nothing is indexed at startup or kept in memory.
+        :param max_ranges: the most ranges one ``Range`` field may ask for.
+        :param memory_budget: bytes of small files each process keeps in
+            memory (``0``: none).
+        :param memory_max_file: the largest file kept in memory, in bytes.
+        """
         if max_age is not None and (isinstance(max_age, bool) or not isinstance(max_age, int) or max_age < 0):
             raise ConfigurationError(f"max_age={max_age!r}: give a whole number of seconds >= 0, or None")
         if isinstance(max_ranges, bool) or not isinstance(max_ranges, int) or max_ranges < 1:

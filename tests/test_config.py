@@ -386,3 +386,17 @@ def test_headers_hook_removing_last_modified_raises(tmp_path: Path) -> None:
         StaticWrap(None, tmp_path, headers=hook)
     assert "last-modified" in str(raised.value).lower()
     assert str(path) in str(raised.value)
+
+
+def test_every_option_is_documented_in_the_docstring_and_the_options_page() -> None:
+    # The API reference is generated from Config.from_options' docstring; the
+    # options page is written by hand: neither may miss an option.
+    from pathlib import Path
+
+    from staticwrap.config import OPTION_NAMES, Config
+
+    docstring = Config.from_options.__doc__ or ""
+    page = (Path(__file__).parent.parent / "docs" / "options.rst").read_text(encoding="utf-8")
+    for name in sorted(OPTION_NAMES):
+        assert f":param {name}:" in docstring, name
+        assert f"``{name}``" in page, name
