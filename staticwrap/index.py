@@ -94,8 +94,11 @@ class Index:
         # Autorefresh: the asset last built for each URL, reused while the
         # files behind it keep their size, mtime and inode.
         self._built: dict[str, Asset] = {}
-        # Header fields shared by assets (see asset.build_asset).
+        # Header fields and file numbers shared by assets (see
+        # asset.build_asset and tree.file_facts). Not in autorefresh mode,
+        # which builds assets for as long as files change.
         self._shared: dict[tuple[str, str], tuple[str, str]] = {}
+        self._numbers: dict[int, int] | None = None if config.autorefresh else {}
 
     # -- building ---------------------------------------------------------
 
@@ -112,6 +115,7 @@ class Index:
             self.roots.append(root)
         else:
             entries = list(self._scan(root))
+            self._numbers = {}  # what it interned stays shared; the table itself is not needed
             # The manifest's file facts were for the scan: keep what serving needs.
             root = root._replace(manifest=root.manifest.for_serving())
             self.roots.append(root)
@@ -173,14 +177,14 @@ class Index:
             tag = digest.tag
         else:
             tag = record.etag
-        files = {IDENTITY: file_facts(found, tag)}
+        files = {IDENTITY: file_facts(found, tag, self._numbers)}
         for coding in SERVER_ORDER:
             if coding not in candidates:
                 continue
             candidate = candidates[coding]
             built = record.variants.get(coding) if record is not None else None
             if built is not None and trusted(record, candidate.stat, built.size) is not None:
-                files[coding] = file_facts(candidate, built.etag)
+                files[coding] = file_facts(candidate, built.etag, self._numbers)
                 continue
             if digest is None and (digest := hash_found(found)) is None:
                 return None
@@ -188,7 +192,7 @@ class Index:
             if check.digest is None:
                 warn(f"{candidate.path} is not served as the {coding} coding of {found.path}: {check.problem}")
                 continue
-            files[coding] = file_facts(candidate, check.digest.tag)
+            files[coding] = file_facts(candidate, check.digest.tag, self._numbers)
         test = self.config.immutable
         asset = build_asset(
             url,

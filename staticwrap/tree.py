@@ -177,9 +177,17 @@ def unchanged(asset: Asset, found: Found, candidates: dict[str, Found]) -> bool:
     return all(variant.file.matches(candidates[coding].stat) for coding, variant in asset.coded.items())
 
 
-def file_facts(found: Found, tag: str) -> FileFacts:
+def file_facts(found: Found, tag: str, shared: dict[int, int] | None = None) -> FileFacts:
+    """The facts of a found file; ``shared`` interns the numbers many files have in common.
+
+    A tree's files share one device, and often an mtime (a build or a
+    checkout writes many in the same second): an index holds each once.
+    """
     st = found.stat
-    return FileFacts(found.path, st.st_size, st.st_mtime_ns, st.st_ino, st.st_dev, tag)
+    mtime, device = st.st_mtime_ns, st.st_dev
+    if shared is not None:
+        mtime, device = shared.setdefault(mtime, mtime), shared.setdefault(device, device)
+    return FileFacts(found.path, st.st_size, mtime, st.st_ino, device, tag)
 
 
 def hash_found(found: Found) -> codings.Digest | None:
