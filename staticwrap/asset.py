@@ -139,6 +139,9 @@ class Variant:
     recipe: Recipe = field(repr=False)
     #: The file's bytes, checked against :attr:`etag`, while the body cache holds them.
     body: bytes | None = field(default=None, repr=False)
+    #: False once the body cache found it cannot keep this variant (its bytes
+    #: do not match its ETag, or its path cannot be watched): not tried again.
+    cacheable: bool = field(default=True, repr=False)
     _ok: HeaderList | None = field(default=None, repr=False)
     _not_modified: HeaderList | None = field(default=None, repr=False)
 

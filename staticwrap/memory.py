@@ -106,12 +106,15 @@ class BodyCache:
         """
         facts = variant.file
         size = facts.size
-        if size > self.max_file or self.used + size > self.budget:
+        if size > self.max_file or self.used + size > self.budget or not variant.cacheable:
             return None
         keys = path_keys(facts.path, self.roots)
         # Deliver the news already queued first: it is older than this read,
         # and would only make the registration below look overtaken.
         self._watcher.sync()
+        if not self._watch(keys):
+            variant.cacheable = False  # out of watches: every later request would fail the same way
+            return None
         if not self._register(variant, keys):
             return None
         opened = open_checked(facts)
@@ -123,9 +126,10 @@ class BodyCache:
         if len(data) != size or digest_bytes(data).tag != facts.digest:
             # Not the bytes the ETag was made from: a manifest whose etag is
             # not the documented hash, or a file rewritten in place with its
-            # size and mtime kept. Such a body is never cached; it is served
-            # from disk as if there were no cache.
+            # size and mtime kept. Such a body is never cached (nor read
+            # again to try): it is served from disk as if there were no cache.
             self._unregister(id(variant))
+            variant.cacheable = False
             return None
         self._watcher.sync()  # deliver the events of changes made while it was read
         with self._lock:
@@ -143,10 +147,10 @@ class BodyCache:
             self._watcher.sync()
         return variant.body
 
+    def _watch(self, keys: set[Key]) -> bool:
+        return all(self._watcher.watch(directory, self) for directory in {directory for directory, _ in keys})
+
     def _register(self, variant: Variant, keys: set[Key]) -> bool:
-        for directory in {directory for directory, _ in keys}:
-            if not self._watcher.watch(directory, self):
-                return False
         with self._lock:
             if id(variant) in self._registered or variant.body is not None:
                 return False

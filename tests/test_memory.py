@@ -190,6 +190,7 @@ def test_without_inotify_nothing_is_cached(tmp_path: Path) -> None:
     variant = asset(app, "/ten.txt").identity
     assert cache.load(variant) is None
     assert variant.body is None
+    assert not variant.cacheable
 
 
 def test_bytes_that_do_not_match_the_etag_are_never_cached(tmp_path: Path) -> None:
@@ -204,6 +205,7 @@ def test_bytes_that_do_not_match_the_etag_are_never_cached(tmp_path: Path) -> No
         response = call(app, "/app.css")
         assert (response.body, response.header("ETag")) == (b"b{}", '"not-the-hash"')
     assert asset(app, "/app.css").identity.body is None
+    assert not asset(app, "/app.css").identity.cacheable  # and its bytes are not read again to try
 
 
 def test_lost_events_drop_every_body(tmp_path: Path) -> None:
