@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import io
 import os
 import sys
@@ -26,6 +28,16 @@ if os.environ.get("STATICWRAP_EXPECT_INSTALLED") and "site-packages" not in (sta
 TEN = b"0123456789"
 #: A fixed, past modification time for files whose Last-Modified tests compare.
 MTIME = 1_700_000_000  # Tue, 14 Nov 2023 22:13:20 GMT
+
+
+def content_tag(data: bytes) -> str:
+    """The opaque part of staticwrap's strong ETag (HTTP.md rule 2): 128 bits of the SHA-256, base64url."""
+    return base64.urlsafe_b64encode(hashlib.sha256(data).digest()[:16]).rstrip(b"=").decode()
+
+
+def etag_of(data: bytes) -> str:
+    """staticwrap's strong ETag for ``data``, quotes included."""
+    return f'"{content_tag(data)}"'
 
 
 def write(root: Path, relative: str, content: bytes | str, mtime: int | None = MTIME) -> Path:

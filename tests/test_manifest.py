@@ -152,21 +152,19 @@ def test_a_file_replaced_after_startup_is_hashed_not_trusted_to_the_manifest(tmp
     # The manifest's size, mtime and ETag spare the startup scan only: a file
     # replaced later by one with the same size and mtime (an inode change
     # gives it away) gets the ETag of its own bytes.
-    import base64
-    import hashlib
     import os
 
-    from tests.conftest import MTIME, call
+    from tests.conftest import MTIME, call, content_tag
 
     write(tmp_path, "app.css", "b{}")
-    old_tag = base64.urlsafe_b64encode(hashlib.sha256(b"b{}").digest()[:16]).rstrip(b"=").decode()
+    old_tag = content_tag(b"b{}")
     record = {"hashed": "app.css", "size": 3, "mtime": MTIME, "etag": old_tag, "integrity": "sha384-x"}
     (tmp_path / "staticwrap.json").write_text(json.dumps({"version": 1, "files": {"app.css": record}}))
     app = StaticWrap(None, tmp_path, memory_budget=0)
     assert call(app, "/app.css").header("ETag") == f'"{old_tag}"'
     write(tmp_path, "app.new", "i{}")
     os.replace(tmp_path / "app.new", tmp_path / "app.css")
-    new_tag = base64.urlsafe_b64encode(hashlib.sha256(b"i{}").digest()[:16]).rstrip(b"=").decode()
+    new_tag = content_tag(b"i{}")
     response = call(app, "/app.css")
     assert (response.body, response.header("ETag")) == (b"i{}", f'"{new_tag}"')
     assert app.integrity("app.css") == "sha384-x"  # what serving keeps of the manifest

@@ -7,7 +7,6 @@ with no waiting.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import struct
 import sys
@@ -20,7 +19,7 @@ from staticwrap import ConfigurationError, StaticWrap
 from staticwrap.asset import Asset
 from staticwrap.memory import BodyCache, path_keys
 from staticwrap.watch import IN_Q_OVERFLOW, WATCHER, Watcher
-from tests.conftest import TEN, call, downstream, write
+from tests.conftest import TEN, call, downstream, etag_of, write
 
 pytestmark = pytest.mark.skipif(not WATCHER.available, reason="the body cache needs inotify (Linux)")
 
@@ -33,12 +32,6 @@ def asset(app: StaticWrap, url: str) -> Asset:
     entry = app.files[url]
     assert isinstance(entry, Asset)
     return entry
-
-
-def etag_of(data: bytes) -> str:
-    import base64
-
-    return '"' + base64.urlsafe_b64encode(hashlib.sha256(data).digest()[:16]).rstrip(b"=").decode() + '"'
 
 
 def test_second_request_opens_no_file(tmp_path: Path) -> None:

@@ -55,7 +55,7 @@ from staticwrap.django.conf import static_prefix
 from staticwrap.django.management.commands.runserver import Command as Runserver
 from staticwrap.django.middleware import StaticWrapMiddleware
 from staticwrap.django.storage import MissingManifestEntryError, StaticWrapStorage
-from tests.conftest import MTIME, TEN, Result, call, make_environ, write
+from tests.conftest import MTIME, TEN, Result, call, etag_of, make_environ, write
 from tests.contrib import django_settings
 from tests.test_server import free_port, stop, wait_until_serving
 
@@ -75,11 +75,6 @@ HASHED = re.compile(r"[0-9a-f]{12}")
 
 Overrides = Callable[..., None]
 App = Callable[..., Iterable[bytes]]
-
-
-def etag_of(data: bytes) -> str:
-    """staticwrap's strong ETag: 128 bits of the SHA-256 of the bytes, base64url."""
-    return '"' + base64.urlsafe_b64encode(hashlib.sha256(data).digest()[:16]).rstrip(b"=").decode() + '"'
 
 
 def sri_of(data: bytes) -> str:
