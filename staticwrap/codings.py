@@ -148,9 +148,15 @@ class _BrotliDecoder:
 
     def feed(self, data: bytes) -> Iterator[bytes]:
         decompressor = self._decompressor
-        yield decompressor.process(data, output_buffer_limit=DECODE_LIMIT)
-        while not decompressor.can_accept_more_data():
-            yield decompressor.process(b"", output_buffer_limit=DECODE_LIMIT)
+        output = decompressor.process(data, output_buffer_limit=DECODE_LIMIT)
+        yield output
+        # An output that reached the limit may leave more in the decoder even
+        # when can_accept_more_data() says True (it has taken all the input):
+        # drain until a call gives less than the limit, or the last piece of
+        # a large file would be lost and its variant judged truncated.
+        while len(output) >= DECODE_LIMIT or not decompressor.can_accept_more_data():
+            output = decompressor.process(b"", output_buffer_limit=DECODE_LIMIT)
+            yield output
 
     def finish(self) -> None:
         if not self._decompressor.is_finished():

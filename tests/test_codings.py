@@ -9,6 +9,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import random
+import tracemalloc
 from collections.abc import Callable
 from pathlib import Path
 
@@ -174,3 +175,37 @@ def test_check_sibling_zstd_frames_used_by_refusal_cases_are_what_they_claim() -
     assert window.window_size > EIGHT_MIB
     assert window.dict_id == 0
     assert zstandard.get_frame_parameters(zstd_with_dictionary(CSS)).dict_id != 0
+
+
+# -- check_sibling: large files -----------------------------------------------
+
+MIB = 1024 * 1024
+
+
+def large_content(size: int) -> bytes:
+    """``size`` bytes that compress well but not trivially: text with noise sprinkled in."""
+    unit = CSS + NOISE[:4096]
+    return (unit * (size // len(unit) + 1))[:size]
+
+
+@pytest.mark.parametrize("coding", ["br", "gzip", "zstd"], ids=["br", "gzip", "zstd"])
+@pytest.mark.parametrize("mebibytes", [1, 2, 3, 8, 64], ids=lambda n: f"{n}MiB")
+def test_check_sibling_accepts_large_files_in_bounded_memory(tmp_path: Path, coding: str, mebibytes: int) -> None:
+    # Bundles and source maps of several MiB (pdf.js, three.js) must keep their
+    # variants: the decode check has to drain every decoder's output, whatever
+    # the size, holding only a piece of it at a time.
+    content = large_content(mebibytes * MIB)
+    original = write(tmp_path, "bundle.js", content)
+    encoded = brotli.compress(content, quality=5) if coding == "br" else ENCODERS[coding](content)
+    sibling = write(tmp_path, "bundle.js.sibling", encoded)
+    digest = hash_file(str(original))
+    del content, encoded
+    tracemalloc.start()
+    try:
+        check = check_sibling(str(sibling), coding, digest, mebibytes * MIB)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert check.problem is None
+    # A few decoder pieces (1 MiB each) and read chunks, never the whole file.
+    assert peak < 12 * MIB
