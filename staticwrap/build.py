@@ -46,7 +46,16 @@ from .atomic import write_atomic
 from .codings import SIBLING_SUFFIXES, WRITTEN_SUFFIXES, Digest, hash_file
 from .errors import StaticwrapError, StaticwrapWarning
 from .manifest import STATICWRAP_MANIFEST, FileRecord, Manifest, VariantRecord, read_manifest, write_manifest
-from .resolve import HASH_LENGTH, Missing, Target, dependency_order, hashed_name, resolve, rewritten_path
+from .resolve import (
+    HASH_LENGTH,
+    Missing,
+    Target,
+    acyclic_soft_edges,
+    dependency_order,
+    hashed_name,
+    resolve,
+    rewritten_path,
+)
 from .tree import normalize_prefix, source_root, walk
 
 CSS_EXTENSIONS = (".css",)
@@ -150,13 +159,24 @@ def build(
         )
     for file in files.values():
         _find_links(file, files, prefix, strict)
-    edges = {name: _dependencies(file) for name, file in files.items()}
+    edges = {name: [link.target.name for link in file.links] for name, file in files.items()}
     try:
+        # Cycles are looked for among the references that must be rewritten
+        # (CSS, JavaScript, sourceMappingURL) before a map's sources join in:
+        # those that would close a loop are left as written instead.
         order = dependency_order(files, edges)
     except StaticwrapError as error:
         raise BuildError(
             f"{src}: {error}; break the loop, as no order can give each file its dependencies' final names"
         ) from None
+    soft = {name: [target.name for target in file.map_sources.values()] for name, file in files.items()}
+    if any(soft.values()):
+        kept = acyclic_soft_edges(edges, soft)
+        for name, file in files.items():
+            allowed = set(kept.get(name, ()))
+            file.map_sources = {pos: target for pos, target in file.map_sources.items() if target.name in allowed}
+            edges[name] = edges[name] + sorted(allowed)
+        order = dependency_order(files, edges)
     for name in order:
         _rewrite(files[name], files)
 
@@ -216,10 +236,6 @@ def _write_build(
     # manifest that names a file already removed.
     removed = _remove_stale(dest, old, outputs)
     return BuildResult(len(files), written, removed, results, time.monotonic() - started, Manifest.of(records))
-
-
-def _dependencies(file: SourceFile) -> list[str]:
-    return [link.target.name for link in file.links] + [target.name for target in file.map_sources.values()]
 
 
 def _check_directories(src: str, dest: str) -> None:

@@ -151,3 +151,39 @@ def dependency_order(nodes: Iterable[str], edges: Mapping[str, Iterable[str]]) -
             path.append(child)
             stack.append(iter(sorted(set(edges.get(child, ())))))
     return order
+
+
+def acyclic_soft_edges(edges: Mapping[str, Iterable[str]], soft: Mapping[str, Iterable[str]]) -> dict[str, list[str]]:
+    """The ``soft`` edges that can join ``edges`` without making a cycle, in the form of ``edges``.
+
+    A source map's ``sources`` are soft: naming a shipped source by its
+    hashed name is good, but a map that lists the very file it belongs to
+    (PostCSS writes ``bootstrap.css`` into ``bootstrap.css.map``) cannot name
+    that file's hashed name, which depends on the map's own name through
+    ``sourceMappingURL``. Such an edge is dropped and its source left as
+    written. Soft edges are tried in name order, each kept unless its target
+    already leads back to its origin, so the result is the same on every run.
+    ``edges`` itself is assumed free of cycles (see :func:`dependency_order`).
+    """
+    graph = {node: set(targets) for node, targets in edges.items()}
+    kept: dict[str, list[str]] = {}
+    for origin in sorted(soft):
+        for target in sorted(set(soft[origin])):
+            if target == origin or _reaches(graph, target, origin):
+                continue
+            graph.setdefault(origin, set()).add(target)
+            kept.setdefault(origin, []).append(target)
+    return kept
+
+
+def _reaches(graph: Mapping[str, Iterable[str]], start: str, goal: str) -> bool:
+    seen = {start}
+    stack = [start]
+    while stack:
+        for child in graph.get(stack.pop(), ()):
+            if child == goal:
+                return True
+            if child not in seen:
+                seen.add(child)
+                stack.append(child)
+    return False

@@ -13,7 +13,9 @@ import gzip
 import hashlib
 import json
 import os
+import posixpath
 import re
+import warnings
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -1199,3 +1201,45 @@ def test_build_new_url_argument_is_a_url_not_a_package(tmp_path: Path) -> None:
     assert (dest / "js/main.js").read_text() == (
         f'import "preact";\nnew Worker(new URL("worker.{digest}.js", import.meta.url));\n'
     )
+
+
+# A stylesheet and its map as PostCSS writes them (Bootstrap 5's dist/): the
+# map lists the generated stylesheet itself among its sources, next to
+# sources that were not shipped.
+GRID_CSS = ".row { display: flex }\n/*# sourceMappingURL=grid.css.map */\n"
+GRID_MAP = {
+    "version": 3,
+    "sources": ["../../scss/_grid.scss", "grid.css", "../../scss/mixins/_grid.scss"],
+    "names": [],
+    "mappings": "AAAA",
+    "file": "grid.css",
+}
+
+
+@pytest.mark.parametrize("strict", [True, False], ids=["strict", "no-strict"])
+def test_build_map_listing_its_own_generated_file_is_not_a_cycle(tmp_path: Path, strict: bool) -> None:
+    files: dict[str, bytes | str] = {"css/grid.css": GRID_CSS, "css/grid.css.map": map_json(GRID_MAP)}
+    dest = tmp_path / "dest"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # nothing here is worth a warning: unshipped sources are normal
+        run(make_tree(tmp_path / "src", files), dest, strict=strict)
+    # The map cannot name the stylesheet's hashed name (that name depends on
+    # the map's), so that source stays as written: it still resolves to the
+    # stylesheet's copy under its own name, next to the map.
+    map_name = with_hash("css/grid.css.map", map_json(GRID_MAP))
+    assert json.loads((dest / map_name).read_bytes())["sources"] == GRID_MAP["sources"]
+    css_out = GRID_CSS.replace("grid.css.map", posixpath.basename(map_name)).encode()
+    assert (dest / with_hash("css/grid.css", css_out)).read_bytes() == css_out
+    assert (dest / "css/grid.css").read_bytes() == css_out
+
+
+def test_build_map_source_is_kept_as_an_edge_when_it_leads_nowhere_back(tmp_path: Path) -> None:
+    # The map of a.js lists b.js (shipped, not pointing back) and a.js itself:
+    # b.js is rewritten to its hashed name, a.js is left as written.
+    a_js = "import './b.js';\n//# sourceMappingURL=a.js.map\n"
+    a_map = {"version": 3, "sources": ["b.js", "a.js"], "names": [], "mappings": "AAAA"}
+    files: dict[str, bytes | str] = {"js/a.js": a_js, "js/a.js.map": map_json(a_map), "js/b.js": UTIL_JS}
+    dest = tmp_path / "dest"
+    run(make_tree(tmp_path / "src", files), dest)
+    rewritten = {**a_map, "sources": [with_hash("b.js", UTIL_JS), "a.js"]}
+    assert (dest / with_hash("js/a.js.map", map_json(rewritten))).read_bytes() == map_json(rewritten)

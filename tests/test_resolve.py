@@ -21,6 +21,7 @@ from staticwrap.resolve import (
     Resolution,
     Skip,
     Target,
+    acyclic_soft_edges,
     dependency_order,
     hashed_name,
     resolve,
@@ -438,3 +439,30 @@ def test_dependency_order_two_cycle_message() -> None:
 
 def test_cycle_error_is_a_staticwrap_error() -> None:
     assert issubclass(CycleError, StaticwrapError)
+
+
+# -- acyclic_soft_edges ------------------------------------------------------
+
+
+def test_soft_edge_back_to_its_origin_is_dropped() -> None:
+    # app.css -> app.css.map (sourceMappingURL); the map lists app.css and a shipped b.css.
+    hard = {"app.css": ["app.css.map"], "app.css.map": [], "b.css": []}
+    soft = {"app.css.map": ["app.css", "b.css"]}
+    assert acyclic_soft_edges(hard, soft) == {"app.css.map": ["b.css"]}
+
+
+def test_soft_edge_closing_a_longer_loop_is_dropped_and_the_result_is_acyclic() -> None:
+    # a.js imports b.js, whose map lists a.js: b.js.map -> a.js -> b.js -> b.js.map.
+    hard = {"a.js": ["b.js", "a.js.map"], "b.js": ["b.js.map"], "b.js.map": [], "a.js.map": []}
+    soft = {"b.js.map": ["a.js"], "a.js.map": ["b.js", "a.js"]}
+    kept = acyclic_soft_edges(hard, soft)
+    assert kept == {"a.js.map": ["b.js"]}
+    merged = {node: [*targets, *kept.get(node, [])] for node, targets in hard.items()}
+    order = dependency_order(hard, merged)  # would raise CycleError on a loop
+    assert order.index("b.js") < order.index("a.js.map") < order.index("a.js")
+
+
+def test_soft_edges_between_maps_keep_the_first_in_name_order() -> None:
+    # Two maps naming each other as sources: only one direction can be kept.
+    soft = {"a.map": ["b.map"], "b.map": ["a.map"]}
+    assert acyclic_soft_edges({"a.map": [], "b.map": []}, soft) == {"a.map": ["b.map"]}
