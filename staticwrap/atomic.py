@@ -36,7 +36,10 @@ def write_atomic(
         if check is not None:
             check(temporary)
         os.replace(temporary, path)
-    except BaseException:
+    except BaseException as error:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(temporary)
+        if isinstance(error, OSError) and error.filename is None:
+            # write(2) failing (a full disk, EFBIG) names no file: name the one being written.
+            raise OSError(error.errno, error.strerror, path) from error
         raise

@@ -56,6 +56,7 @@ from .resolve import (
     resolve,
     rewritten_path,
 )
+from .transaction import Transaction
 from .tree import normalize_prefix, source_root, walk
 
 CSS_EXTENSIONS = (".css",)
@@ -142,6 +143,10 @@ def build(
     :param progress: called as ``progress(done, total, name)`` each time a file is compressed.
     :raises BuildError: for a missing reference (strict), a cycle, ``destination`` inside ``source``
         (or the reverse), or another build writing ``destination`` now.
+    :raises OSError: when ``destination`` cannot be written (a full disk, say).
+
+    Whatever fails, and when, ``destination`` is left exactly as it was
+    (see :mod:`staticwrap.transaction`).
     """
     started = time.monotonic()
     written_codings = codings if codings is not None else compress.CODINGS
@@ -180,9 +185,30 @@ def build(
     for name in order:
         _rewrite(files[name], files)
 
+    created = not os.path.isdir(dest)
     os.makedirs(dest, exist_ok=True)
-    with _locked(dest):
-        return _write_build(files, dest, hashed_only, written_codings, min_saving, jobs, progress, started)
+    try:
+        with _locked(dest):
+            transaction = Transaction(dest)
+            try:
+                result = _write_build(
+                    files, dest, hashed_only, written_codings, min_saving, jobs, progress, started, transaction
+                )
+            except BaseException:
+                # DEST goes back to exactly what it was: a running server and
+                # the pages it sent still use it (see staticwrap.transaction).
+                transaction.rollback()
+                raise
+            transaction.commit()
+            return result
+    except OSError as error:
+        # Still an OSError (the machine's problem: a full disk, an unwritable
+        # DEST), now saying that DEST is intact.
+        raise OSError(error.errno, f"{error.strerror or error}; {dest} was left as it was", error.filename) from error
+    finally:
+        if created:
+            with contextlib.suppress(OSError):  # not empty: the build succeeded
+                os.rmdir(dest)
 
 
 @contextlib.contextmanager
@@ -208,17 +234,23 @@ def _write_build(
     jobs: int | None,
     progress: Callable[[int, int, str], None] | None,
     started: float,
+    transaction: Transaction,
 ) -> BuildResult:
     old = read_manifest(dest)
-    written, outputs = _write_outputs(files.values(), dest, hashed_only)
+    written, outputs = _write_outputs(files.values(), dest, hashed_only, transaction)
     done = iter(range(1, len(files) + 1))
 
     def report(result: compress.CompressResult) -> None:
         if progress is not None:
             progress(next(done), len(files), os.path.relpath(result.path, dest))
 
+    hashed_paths = [os.path.join(dest, f.hashed) for f in files.values()]
+    # The workers write and remove siblings in other processes: their
+    # paths are preserved beforehand, all of them.
+    transaction.expect(path + suffix for path in hashed_paths for _, suffix in SIBLING_SUFFIXES)
     results = compress.compress_paths(
-        [os.path.join(dest, f.hashed) for f in files.values()],
+        hashed_paths,
+        undo=transaction.undo,
         codings=written_codings,
         min_saving=min_saving,
         jobs=jobs,
@@ -226,15 +258,17 @@ def _write_build(
     )
     records = {}
     for file, result in zip(files.values(), results, strict=True):
-        _prune_siblings(result.path, written_codings)
+        _prune_siblings(result.path, written_codings, transaction)
         if not hashed_only:
-            _copy_siblings(os.path.join(dest, file.hashed), os.path.join(dest, file.name))
+            _copy_siblings(os.path.join(dest, file.hashed), os.path.join(dest, file.name), transaction)
         records[file.name] = _record(file, result)
-    write_manifest(os.path.join(dest, STATICWRAP_MANIFEST), records, f"staticwrap {__version__}", HASH_LENGTH)
+    manifest_path = os.path.join(dest, STATICWRAP_MANIFEST)
+    transaction.expect([manifest_path])
+    write_manifest(manifest_path, records, f"staticwrap {__version__}", HASH_LENGTH, undo=transaction.undo)
     # Only now, with every new file and the new manifest in place, do the
     # files of the previous build go: a server or a page never meets a
     # manifest that names a file already removed.
-    removed = _remove_stale(dest, old, outputs)
+    removed = _remove_stale(dest, old, outputs, transaction)
     return BuildResult(len(files), written, removed, results, time.monotonic() - started, Manifest.of(records))
 
 
@@ -357,17 +391,19 @@ def _dump_map(data: dict[str, Any]) -> bytes:
     return json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
-def _write_outputs(files: Iterable[SourceFile], dest: str, hashed_only: bool) -> tuple[int, set[str]]:
+def _write_outputs(
+    files: Iterable[SourceFile], dest: str, hashed_only: bool, transaction: Transaction
+) -> tuple[int, set[str]]:
     written = 0
     outputs: set[str] = set()
     for file in files:
         names = [file.hashed] if hashed_only else [file.hashed, file.name]
         outputs.update(names)
-        written += _write_copies([os.path.join(dest, name) for name in names], file.output)
+        written += _write_copies([os.path.join(dest, name) for name in names], file.output, transaction)
     return written, outputs
 
 
-def _write_copies(paths: list[str], data: bytes) -> bool:
+def _write_copies(paths: list[str], data: bytes, transaction: Transaction) -> bool:
     """Write ``data`` at each path unless all already hold it; returns whether anything changed."""
     old_mtimes = []
     stale = []
@@ -375,6 +411,7 @@ def _write_copies(paths: list[str], data: bytes) -> bool:
         if os.path.islink(path):
             # Not a file this build wrote (collectstatic --link puts links to
             # the sources here): replace the link, never write through it.
+            transaction.preserve(path)
             os.remove(path)
         try:
             st = os.stat(path)
@@ -388,8 +425,9 @@ def _write_copies(paths: list[str], data: bytes) -> bool:
         return False
     mtime = max([int(time.time()), *(old + 1 for old in old_mtimes)])
     for path in paths:
+        transaction.preserve(path)
         if path in stale:
-            os.makedirs(os.path.dirname(path), exist_ok=True)
+            transaction.makedirs(os.path.dirname(path))
             write_atomic(path, data, mtime_ns=mtime * 1_000_000_000)
         else:
             os.utime(path, (mtime, mtime))  # same bytes, but one version with its copy
@@ -401,29 +439,32 @@ def _read(path: str) -> bytes:
         return handle.read()
 
 
-def _remove_stale(dest: str, old: Manifest, outputs: set[str]) -> int:
+def _remove_stale(dest: str, old: Manifest, outputs: set[str], transaction: Transaction) -> int:
     """Remove what the previous build wrote (per its manifest) and this one does not."""
     removed = 0
     for name, record in old.files.items():
         for stale in {name, record.hashed} - outputs:
             path = os.path.join(dest, stale)
             if os.path.isfile(path):
+                transaction.preserve(path)
                 os.remove(path)
                 removed += 1
             for _, suffix in SIBLING_SUFFIXES:
                 if os.path.isfile(path + suffix):
+                    transaction.preserve(path + suffix)
                     os.remove(path + suffix)
     return removed
 
 
-def _prune_siblings(path: str, codings: Sequence[str]) -> None:
+def _prune_siblings(path: str, codings: Sequence[str], transaction: Transaction) -> None:
     """Remove siblings of codings this build does not write: DEST holds exactly what the manifest lists."""
     for coding, suffix in SIBLING_SUFFIXES:
         if (coding not in codings or suffix != WRITTEN_SUFFIXES[coding]) and os.path.isfile(path + suffix):
+            transaction.preserve(path + suffix)
             os.remove(path + suffix)
 
 
-def _copy_siblings(hashed_path: str, logical_path: str) -> None:
+def _copy_siblings(hashed_path: str, logical_path: str, transaction: Transaction) -> None:
     # The copy under the logical name has the same bytes as the hashed one:
     # its variants are copies, not a second (slow) compression; written only
     # when they differ, and atomically, as a server may be reading them.
@@ -434,10 +475,13 @@ def _copy_siblings(hashed_path: str, logical_path: str) -> None:
             if not os.path.isfile(target) or os.path.islink(target) or _read(target) != data:
                 # os.replace swaps the directory entry: a link is replaced,
                 # never written through, and readers see old or new bytes.
+                transaction.preserve(target)
                 write_atomic(target, data, mtime_ns=st.st_mtime_ns)
             elif os.stat(target).st_mtime_ns != st.st_mtime_ns:
+                transaction.preserve(target)
                 os.utime(target, ns=(st.st_mtime_ns, st.st_mtime_ns))
         elif os.path.isfile(target):
+            transaction.preserve(target)
             os.remove(target)
 
 

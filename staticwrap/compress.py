@@ -24,6 +24,7 @@ from .atomic import write_atomic
 from .codings import SIBLING_SUFFIXES, WRITTEN_SUFFIXES, ZSTD_MAX_WINDOW, Digest, check_sibling, digest_bytes
 from .errors import ConfigurationError, StaticwrapError
 from .negotiation import SERVER_ORDER
+from .transaction import save_before_change
 from .tree import source_root, walk
 
 try:
@@ -142,7 +143,7 @@ def _encode_zstd(data: bytes) -> bytes:
 
 
 def compress_file(
-    path: str, *, codings: Sequence[str] = CODINGS, min_saving: float = DEFAULT_MIN_SAVING
+    path: str, *, codings: Sequence[str] = CODINGS, min_saving: float = DEFAULT_MIN_SAVING, undo: str | None = None
 ) -> CompressResult:
     """Write the precompressed siblings of one file, keeping only those that save enough.
 
@@ -153,6 +154,9 @@ def compress_file(
     not requested is removed only if it no longer decodes to the original.
     An existing sibling that is not older than the original, saves enough and
     decodes to it is kept as it is (listed in ``reused``).
+
+    :param undo: the directory of a :class:`~staticwrap.transaction.Transaction`:
+        a sibling is kept there before it is replaced or removed.
 
     :raises CompressError: a variant written does not decode to the original.
     :raises ConfigurationError: ``codings`` or ``min_saving`` cannot be used.
@@ -180,15 +184,16 @@ def compress_file(
             continue
         variant = encode(data, coding)
         if len(variant) <= limit:
+            save_before_change(undo, target)
             _write(target, variant, coding, digest, original)
             sizes[coding] = len(variant)
     for coding, suffix in SIBLING_SUFFIXES:
         sibling = path + suffix
         if coding in wanted:
             if coding not in sizes or suffix != WRITTEN_SUFFIXES[coding]:
-                _remove(sibling)
+                _remove(sibling, undo)
         elif coding in CODINGS and os.path.lexists(sibling) and _stale(sibling, coding, digest, len(data)):
-            _remove(sibling)  # the server would refuse it anyway
+            _remove(sibling, undo)  # the server would refuse it anyway
     return CompressResult(path, len(data), sizes, tuple(reused), False)
 
 
@@ -225,9 +230,11 @@ def _write(target: str, variant: bytes, coding: str, digest: Digest, original: o
     )
 
 
-def _remove(path: str) -> None:
-    with contextlib.suppress(FileNotFoundError):
-        os.unlink(path)
+def _remove(path: str, undo: str | None) -> None:
+    if os.path.lexists(path):
+        save_before_change(undo, path)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
 
 
 def compress_tree(
@@ -262,11 +269,13 @@ def compress_paths(
     min_saving: float = DEFAULT_MIN_SAVING,
     jobs: int | None = None,
     progress: Callable[[CompressResult], None] | None = None,
+    undo: str | None = None,
 ) -> list[CompressResult]:
     """Run :func:`compress_file` on each path, in parallel processes; one result per path, in order.
 
     :param jobs: the number of processes; ``None`` for one per CPU, ``1`` to work in this process.
     :param progress: called in this process with each result, as each file is done.
+    :param undo: passed on to :func:`compress_file`.
     :raises CompressError: a variant written does not decode to its original.
     :raises ConfigurationError: ``codings``, ``min_saving`` or ``jobs`` cannot be used.
     """
@@ -283,15 +292,16 @@ def compress_paths(
         if should_compress(path):
             todo.append(index)
         else:  # only a stat: not worth a trip to another process
-            done(index, compress_file(path, codings=wanted, min_saving=min_saving))
+            done(index, compress_file(path, codings=wanted, min_saving=min_saving, undo=undo))
     workers = min(jobs or os.cpu_count() or 1, len(todo))
     if workers <= 1:
         for index in todo:
-            done(index, compress_file(paths[index], codings=wanted, min_saving=min_saving))
+            done(index, compress_file(paths[index], codings=wanted, min_saving=min_saving, undo=undo))
     else:
         with ProcessPoolExecutor(max_workers=workers, mp_context=_process_context()) as pool:
             futures: dict[Future[CompressResult], int] = {
-                pool.submit(compress_file, paths[index], codings=wanted, min_saving=min_saving): index for index in todo
+                pool.submit(compress_file, paths[index], codings=wanted, min_saving=min_saving, undo=undo): index
+                for index in todo
             }
             try:
                 for future in as_completed(futures):

@@ -43,6 +43,7 @@ from typing import Any
 
 from .atomic import write_atomic
 from .errors import ConfigurationError
+from .transaction import save_before_change
 
 STATICWRAP_MANIFEST = "staticwrap.json"
 DJANGO_MANIFEST = "staticfiles.json"
@@ -172,10 +173,14 @@ def read_manifest(root: str) -> Manifest:
     return Manifest.of(files, django)
 
 
-def write_manifest(path: str, files: Mapping[str, FileRecord], generator: str, hash_length: int) -> bool:
+def write_manifest(
+    path: str, files: Mapping[str, FileRecord], generator: str, hash_length: int, *, undo: str | None = None
+) -> bool:
     """Write a staticwrap.json atomically (a reader never sees half a file).
 
     Returns whether the file changed: an identical manifest is left untouched.
+    ``undo``: the directory of a :class:`~staticwrap.transaction.Transaction`
+    that keeps the old manifest before it is replaced.
     """
     data = {
         "version": MANIFEST_VERSION,
@@ -190,6 +195,7 @@ def write_manifest(path: str, files: Mapping[str, FileRecord], generator: str, h
                 return False
     except (OSError, ValueError):
         pass
+    save_before_change(undo, path)
     write_atomic(path, text.encode("utf-8"))
     return True
 
