@@ -40,6 +40,10 @@ def write_atomic(
         with contextlib.suppress(FileNotFoundError):
             os.unlink(temporary)
         if isinstance(error, OSError) and error.filename is None:
-            # write(2) failing (a full disk, EFBIG) names no file: name the one being written.
-            raise OSError(error.errno, error.strerror, path) from error
+            raise naming(error, path) from error
         raise
+
+
+def naming(error: OSError, path: str) -> OSError:
+    """``error`` naming ``path``: write(2) failing (a full disk, EFBIG) names no file."""
+    return OSError(error.errno, error.strerror, path)

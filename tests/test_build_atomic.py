@@ -73,7 +73,15 @@ def built(tmp_path: Path) -> tuple[Path, Path, dict[str, Entry]]:
     return tree(tmp_path / "v2", CSS_V2), dest, snapshot(dest)
 
 
-def run_cli(args: list[str], *, file_size_limit: int | None = None) -> subprocess.CompletedProcess[str]:
+def run_cli(
+    args: list[str],
+    *,
+    file_size_limit: int | None = None,
+    module: str = "staticwrap",
+    env: dict[str, str] | None = None,
+) -> subprocess.CompletedProcess[str]:
+    """``python -m MODULE ARGS``, allowed to write files of at most ``file_size_limit`` bytes."""
+
     def limit() -> None:  # pragma: no cover - runs in the child
         if file_size_limit is not None:
             # Past the limit, write(2) fails with EFBIG instead of killing the process.
@@ -81,7 +89,8 @@ def run_cli(args: list[str], *, file_size_limit: int | None = None) -> subproces
             resource.setrlimit(resource.RLIMIT_FSIZE, (file_size_limit, file_size_limit))
 
     return subprocess.run(
-        [sys.executable, "-m", "staticwrap", *args],
+        [sys.executable, "-m", module, *args],
+        env=env,
         capture_output=True,
         text=True,
         preexec_fn=limit,

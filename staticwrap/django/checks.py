@@ -115,8 +115,9 @@ def check_app_order(app_configs: Sequence[AppConfig] | None = None, **kwargs: An
         return []
     return [
         Warning(
-            f"'{APP}' comes after '{STATICFILES_APP}' in INSTALLED_APPS, so 'manage.py runserver' is "
-            "staticfiles' command, whose handler serves static files in place of staticwrap.",
+            f"'{APP}' comes after '{STATICFILES_APP}' in INSTALLED_APPS, so 'manage.py runserver' and "
+            "'collectstatic' are staticfiles' commands: runserver's handler serves static files in place of "
+            "staticwrap, and a collectstatic that fails leaves STATIC_ROOT half-updated.",
             hint=f"Move '{APP}' above '{STATICFILES_APP}' in INSTALLED_APPS.",
             id="staticwrap.W004",
         )

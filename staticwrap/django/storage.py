@@ -24,10 +24,12 @@ from django.conf import settings
 from django.contrib.staticfiles.storage import StaticFilesStorage
 from django.core.files.storage import Storage
 
+from staticwrap.atomic import naming
 from staticwrap.build import BuildError, build
 from staticwrap.codings import SIBLING_SUFFIXES
 from staticwrap.errors import StaticwrapError
 from staticwrap.manifest import STATICWRAP_MANIFEST, Manifest, read_manifest
+from staticwrap.transaction import Transaction
 
 from .conf import get_config
 
@@ -56,6 +58,29 @@ class StaticWrapStorage(StaticFilesStorage):
     def __init__(self, location: str | None = None, base_url: str | None = None, *args: Any, **kwargs: Any) -> None:
         super().__init__(location, base_url, *args, **kwargs)
         self._manifest: Manifest | None = None
+        #: Set by staticwrap's ``collectstatic`` while it runs: every file this
+        #: storage changes in ``STATIC_ROOT`` is recorded there first, so that
+        #: a failed run can put it back.
+        self.transaction: Transaction | None = None
+
+    def _save(self, name: str, content: Any) -> str:
+        path = self.path(name)
+        if self.transaction is not None:
+            self.transaction.makedirs(os.path.dirname(path))
+            self.transaction.preserve(path)
+        try:
+            # FileSystemStorage._save is missing from django-stubs.
+            return str(super()._save(name, content))  # type: ignore[misc]
+        except OSError as error:
+            if error.filename is None:
+                raise naming(error, path) from error
+            raise
+
+    def delete(self, name: str) -> None:
+        """Delete ``name`` from ``STATIC_ROOT`` (restored if the collectstatic run fails)."""
+        if self.transaction is not None:
+            self.transaction.preserve(self.path(name))
+        super().delete(name)
 
     @property
     def manifest(self) -> Manifest:
@@ -122,7 +147,7 @@ class StaticWrapStorage(StaticFilesStorage):
         # an error, and the staging directory must be gone by then.
         with tempfile.TemporaryDirectory(prefix="staticwrap-collected-") as staging:
             origins = _stage(paths, staging)
-            _unlink_links(destination, paths)
+            _unlink_links(destination, paths, self.transaction)
             try:
                 result = build(staging, destination, prefix=urlsplit(self.base_url).path, **config.build)
             except BuildError as error:
@@ -131,7 +156,7 @@ class StaticWrapStorage(StaticFilesStorage):
             yield "staticwrap build", None, failure
             return
         if config.build.get("hashed_only"):
-            _remove_unhashed(destination, result.manifest)
+            _remove_unhashed(destination, result.manifest, self.transaction)
         self._manifest = result.manifest
         for name, record in sorted(result.manifest.files.items()):
             yield name, record.hashed, True
@@ -169,13 +194,15 @@ def _local_path(storage: Storage, path: str) -> str | None:
     return source if os.path.isfile(source) else None
 
 
-def _unlink_links(destination: str, paths: Mapping[str, object]) -> None:
+def _unlink_links(destination: str, paths: Mapping[str, object], transaction: Transaction | None) -> None:
     # collectstatic --link put symbolic links to the sources in STATIC_ROOT:
     # the build replaces them with files, and must not write (or set the
     # modification time) through them into the sources.
     for name in paths:
         path = os.path.join(destination, name)
         if os.path.islink(path):
+            if transaction is not None:
+                transaction.preserve(path)
             os.remove(path)
 
 
@@ -188,11 +215,13 @@ def _with_origins(message: str, staging: str, origins: Mapping[str, str]) -> str
     return message.replace(staging, "<collected files>")
 
 
-def _remove_unhashed(destination: str, manifest: Manifest) -> None:
+def _remove_unhashed(destination: str, manifest: Manifest, transaction: Transaction | None) -> None:
     # hashed_only: collectstatic copied each file under its own name before the
     # build ran; only the hashed copies are to be left.
     for name in manifest.files:  # a hashed name always differs from its logical one
         path = os.path.join(destination, *name.split("/"))
         for suffix in ("", *(suffix for _, suffix in SIBLING_SUFFIXES)):
             if os.path.isfile(path + suffix):
+                if transaction is not None:
+                    transaction.preserve(path + suffix)
                 os.remove(path + suffix)

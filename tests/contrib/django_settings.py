@@ -27,6 +27,7 @@ USE_TZ = True
 STATIC_URL = "/static/"
 # Set per test; a server started in a subprocess gets it from the environment.
 STATIC_ROOT: str | None = os.environ.get("STATICWRAP_TEST_STATIC_ROOT")
+STATICFILES_DIRS = [path for path in os.environ.get("STATICWRAP_TEST_STATICFILES_DIRS", "").split(os.pathsep) if path]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "staticwrap.django.storage.StaticWrapStorage"},

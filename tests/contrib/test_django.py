@@ -48,7 +48,6 @@ from webtest import TestApp
 import staticwrap.django
 from staticwrap import ConfigurationError, StaticWrap, StaticwrapWarning
 from staticwrap.body import BLOCK_SIZE
-from staticwrap.build import BuildError
 from staticwrap.dates import format_http_date
 from staticwrap.django import DjangoConfig, configure, get_wsgi_application
 from staticwrap.django.conf import static_prefix
@@ -57,6 +56,7 @@ from staticwrap.django.middleware import StaticWrapMiddleware
 from staticwrap.django.storage import MissingManifestEntryError, StaticWrapStorage
 from tests.conftest import MTIME, TEN, Result, call, etag_of, make_environ, write
 from tests.contrib import django_settings
+from tests.test_build_atomic import run_cli, snapshot
 from tests.test_server import free_port, stop, wait_until_serving
 
 if not settings.configured:
@@ -631,8 +631,8 @@ def test_collectstatic_dry_run_builds_nothing(sources: Path) -> None:
 
 def test_collectstatic_names_the_source_of_a_missing_reference(sources: Path) -> None:
     write(sources, "css/bad.css", "a { background: url(missing.png); }\n")
-    # Django 6 reports a post-processing error as a CommandError with its message.
-    with pytest.raises((BuildError, CommandError)) as raised:
+    # staticwrap's collectstatic reports a failed build as a CommandError with its message.
+    with pytest.raises(CommandError) as raised:
         collectstatic()
     message = str(raised.value)
     assert f"{sources / 'css' / 'bad.css'}:1" in message
@@ -1048,3 +1048,54 @@ def http_get(port: int, path: str, headers: dict[str, str] | None = None) -> Fet
         return Fetched(connection.getresponse())
     finally:
         connection.close()
+
+
+# -- collectstatic that fails changes nothing ----------------------------------------------------
+
+
+@pytest.mark.parametrize("options", [(), ("--clear",), ("--link",)], ids=["copy", "clear", "link"])
+def test_collectstatic_that_fails_leaves_static_root_as_it_was(
+    collected: Path, sources: Path, options: tuple[str, ...]
+) -> None:
+    write(collected, "unrelated.txt", "kept")
+    before = snapshot(collected)
+    # A newer source that the copy phase writes into STATIC_ROOT, and a
+    # reference that makes the build fail after it.
+    write(sources, "img/logo.png", LOGO + b"newer", mtime=MTIME + 100)
+    write(sources, "css/bad.css", "a {}\n\na { background: url(missing.png); }\n", mtime=MTIME + 100)
+    with pytest.raises(CommandError) as raised:
+        collectstatic(*options)
+    message = str(raised.value)
+    assert f"{sources / 'css' / 'bad.css'}:3" in message
+    assert "'missing.png'" in message
+    assert f"{collected} was left as it was" in message
+    assert snapshot(collected) == before
+
+
+def test_collectstatic_on_a_full_disk_reports_a_command_error_and_changes_nothing(
+    tmp_path: Path, sources: Path
+) -> None:
+    root = tmp_path / "collected"
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "tests.contrib.django_settings",
+        "STATICWRAP_TEST_STATIC_ROOT": str(root),
+        "STATICWRAP_TEST_STATICFILES_DIRS": str(sources),
+        "PYTHONPATH": os.pathsep.join(
+            filter(None, [str(STATICWRAP_HOME), str(CHECKOUT), os.environ.get("PYTHONPATH")])
+        ),
+    }
+    command = ["collectstatic", "--noinput", "-v0"]
+    first = run_cli(command, module="django", env=env)
+    assert first.returncode == 0, first.stderr
+    before = snapshot(root)
+    # A file larger than the process may write: the copy phase fails half-way.
+    write(sources, "zz/video.bin", os.urandom(300_000), mtime=MTIME + 100)
+    write(sources, "img/logo.png", LOGO + b"newer", mtime=MTIME + 100)
+    failed = run_cli(command, file_size_limit=200_000, module="django", env=env)
+    assert failed.returncode == 1, failed.stderr
+    assert "CommandError:" in failed.stderr
+    assert "File too large" in failed.stderr
+    assert "video.bin" in failed.stderr
+    assert "Traceback" not in failed.stderr
+    assert snapshot(root) == before
