@@ -39,6 +39,7 @@ import time
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from fractions import Fraction
 from typing import Any
 
 from . import __version__, compress, references
@@ -244,11 +245,22 @@ def _write_build(
         if progress is not None:
             progress(next(done), len(files), os.path.relpath(result.path, dest))
 
-    hashed_paths = [os.path.join(dest, f.hashed) for f in files.values()]
+    # Outputs that the previous build compressed, unchanged since: their
+    # variants are taken from its manifest, with no worker and no decoding.
+    keep_ratio = compress.keep_ratio(min_saving)
+    reused: dict[str, compress.CompressResult] = {}
+    for file in files.values():
+        path = os.path.join(dest, file.hashed)
+        result = _unchanged_variants(path, old.files.get(file.name), file.hashed, written_codings, keep_ratio)
+        if result is not None:
+            reused[file.name] = result
+            report(result)
+    todo = [file for file in files.values() if file.name not in reused]
+    hashed_paths = [os.path.join(dest, f.hashed) for f in todo]
     # The workers write and remove siblings in other processes: their
     # paths are preserved beforehand, all of them.
     transaction.expect(path + suffix for path in hashed_paths for _, suffix in SIBLING_SUFFIXES)
-    results = compress.compress_paths(
+    compressed = compress.compress_paths(
         hashed_paths,
         undo=transaction.undo,
         codings=written_codings,
@@ -256,12 +268,14 @@ def _write_build(
         jobs=jobs,
         progress=report,
     )
+    by_name = {**reused, **{file.name: result for file, result in zip(todo, compressed, strict=True)}}
+    results = [by_name[name] for name in files]
     records = {}
     for file, result in zip(files.values(), results, strict=True):
         _prune_siblings(result.path, written_codings, transaction)
         if not hashed_only:
             _copy_siblings(os.path.join(dest, file.hashed), os.path.join(dest, file.name), transaction)
-        records[file.name] = _record(file, result)
+        records[file.name] = _record(file, result, old.files.get(file.name) if file.name in reused else None)
     manifest_path = os.path.join(dest, STATICWRAP_MANIFEST)
     transaction.expect([manifest_path])
     write_manifest(manifest_path, records, f"staticwrap {__version__}", HASH_LENGTH, undo=transaction.undo)
@@ -485,12 +499,50 @@ def _copy_siblings(hashed_path: str, logical_path: str, transaction: Transaction
             os.remove(target)
 
 
-def _record(file: SourceFile, result: compress.CompressResult) -> FileRecord:
+def _unchanged_variants(
+    path: str, record: FileRecord | None, hashed: str, codings: Sequence[str], keep_ratio: Fraction
+) -> compress.CompressResult | None:
+    """The compression of ``path`` as the previous build recorded it, if nothing about it changed since.
+
+    The record is trusted the way the server trusts a manifest: the output
+    and each of its variants still have the size and modification time that
+    build gave them (it writes variants with their original's time), the
+    variants are those of the codings asked for now, and each still saves
+    enough. Anything else is left to :func:`staticwrap.compress.compress_file`,
+    which decodes what it reuses.
+    """
+    if record is None or record.hashed != hashed or record.mtime is None or record.size is None:
+        return None
+    if set(record.variants) != set(codings):
+        return None
+    mtime_ns = record.mtime * 1_000_000_000
+    expected = {"": record.size} | {WRITTEN_SUFFIXES[c]: v.size for c, v in record.variants.items()}
+    for _, suffix in SIBLING_SUFFIXES:
+        expected.setdefault(suffix, -1)  # a sibling the build did not write must not be there
+    for suffix, size in expected.items():
+        try:
+            st = os.stat(path + suffix)
+        except FileNotFoundError:
+            if size < 0:
+                continue
+            return None
+        if size < 0 or st.st_size != size or st.st_mtime_ns != mtime_ns:
+            return None
+    if any(variant.size > keep_ratio * record.size for variant in record.variants.values()):
+        return None
+    sizes = {coding: variant.size for coding, variant in record.variants.items()}
+    return compress.CompressResult(path, record.size, sizes, tuple(sizes), False)
+
+
+def _record(file: SourceFile, result: compress.CompressResult, reused: FileRecord | None = None) -> FileRecord:
     digest = Digest(hashlib.sha256(file.output).digest(), b"")
     integrity = "sha384-" + base64.b64encode(hashlib.sha384(file.output).digest()).decode("ascii")
     variants = {}
     for coding, size in result.sizes.items():
-        variants[coding] = VariantRecord(size, hash_file(result.path + WRITTEN_SUFFIXES[coding]).tag)
+        if reused is not None:
+            variants[coding] = reused.variants[coding]
+        else:
+            variants[coding] = VariantRecord(size, hash_file(result.path + WRITTEN_SUFFIXES[coding]).tag)
     return FileRecord(
         hashed=file.hashed,
         size=len(file.output),

@@ -162,7 +162,7 @@ def compress_file(
     :raises ConfigurationError: ``codings`` or ``min_saving`` cannot be used.
     """
     wanted = _check_codings(codings)
-    keep_ratio = _keep_ratio(min_saving)
+    ratio = keep_ratio(min_saving)
     if not should_compress(path):
         return CompressResult(path, os.stat(path).st_size, {}, (), True)
     with open(path, "rb") as file:
@@ -173,7 +173,7 @@ def compress_file(
     # The digest of exactly the bytes encoded, so a file changed while we
     # work is caught by the check rather than half-described.
     digest = digest_bytes(data)
-    limit = keep_ratio * len(data)
+    limit = ratio * len(data)
     sizes: dict[str, int] = {}
     reused: list[str] = []
     for coding in wanted:
@@ -367,7 +367,7 @@ def format_summary(results: Sequence[CompressResult], seconds: float) -> str:
 def check_options(codings: Sequence[str], min_saving: float, jobs: int | None) -> tuple[str, ...]:
     """Check the compression options; :class:`ConfigurationError` names the first bad one."""
     wanted = _check_codings(codings)
-    _keep_ratio(min_saving)
+    keep_ratio(min_saving)
     if jobs is not None and (isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1):
         raise ConfigurationError(f"jobs={jobs!r}: give a number of processes >= 1, or None for one per CPU")
     return wanted
@@ -391,7 +391,8 @@ def _coding_problem(coding: str) -> str:
     return f"codings: unknown coding {coding!r}; choose from {', '.join(CODINGS)}"
 
 
-def _keep_ratio(min_saving: float) -> Fraction:
+def keep_ratio(min_saving: float) -> Fraction:
+    """The largest fraction of its original's size a kept variant may have, for ``min_saving``."""
     if isinstance(min_saving, bool) or not isinstance(min_saving, (int, float)) or not 0 <= min_saving < 1:
         raise ConfigurationError(
             f"min_saving={min_saving!r}: give a fraction from 0 up to (not including) 1, such as 0.05 for 5%"

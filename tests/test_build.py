@@ -1243,3 +1243,72 @@ def test_build_map_source_is_kept_as_an_edge_when_it_leads_nowhere_back(tmp_path
     run(make_tree(tmp_path / "src", files), dest)
     rewritten = {**a_map, "sources": [with_hash("b.js", UTIL_JS), "a.js"]}
     assert (dest / with_hash("js/a.js.map", map_json(rewritten))).read_bytes() == map_json(rewritten)
+
+
+# -- rebuilds trust the previous manifest for unchanged outputs --------------------------------
+
+
+def main_js_variants(dest: Path) -> dict[str, bytes]:
+    hashed = hashed_names(dest)["js/main.js"]
+    return {suffix: (dest / (hashed + suffix)).read_bytes() for suffix in (".br", ".zst", ".gz")}
+
+
+def bytes_read() -> int:
+    """What this process has read so far, through any file (Linux: /proc/self/io)."""
+    for line in Path("/proc/self/io").read_text().splitlines():
+        if line.startswith("rchar:"):
+            return int(line.split()[1])
+    raise AssertionError("no rchar in /proc/self/io")
+
+
+@pytest.mark.skipif(not Path("/proc/self/io").exists(), reason="needs Linux's /proc/self/io")
+def test_build_rerun_reuses_recorded_variants_without_reading_them(tmp_path: Path) -> None:
+    words = b"".join(b"v%x = %d;\n" % (n * 2654435761 % 2**32, n) for n in range(40_000))
+    src = make_tree(tmp_path / "src", {"js/big.js": words, "css/a.css": "a { color: red }\n" * 50})
+    dest = tmp_path / "dest"
+    run(src, dest, hashed_only=True)
+    variants = sum(path.stat().st_size for path in dest.rglob("*") if path.suffix in {".br", ".zst", ".gz"})
+    outputs = sum(path.stat().st_size for path in dest.rglob("*") if path.suffix in {".js", ".css"})
+    manifest = (dest / MANIFEST).stat().st_size
+    before = bytes_read()
+    result = run(src, dest, hashed_only=True)
+    read = bytes_read() - before
+    assert all(set(r.reused) == set(r.sizes) and r.sizes for r in result.compressed)
+    # The sources are read, the outputs compared and the manifests read; the
+    # variants, which their records still describe, are not read at all.
+    # Checking the variants by decoding them would read them all on top.
+    assert read <= 2 * outputs + 2 * manifest + 64 * 1024 < 2 * outputs + variants // 2, (read, outputs, variants)
+
+
+@pytest.mark.parametrize("damage", ["truncated", "removed", "stray-zstd"])
+def test_build_rerun_repairs_variants_that_differ_from_the_manifest(
+    incremental: tuple[Path, Path], damage: str
+) -> None:
+    # Only a variant with the size and time the build recorded is trusted;
+    # anything else is checked (decoded) and written again.
+    src, dest = incremental
+    hashed = dest / hashed_names(dest)["js/main.js"]
+    good = main_js_variants(dest)
+    if damage == "truncated":
+        brotli_file = Path(f"{hashed}.br")
+        st = brotli_file.stat()
+        brotli_file.write_bytes(good[".br"][:-10])
+        os.utime(brotli_file, ns=(st.st_atime_ns, st.st_mtime_ns))
+    elif damage == "removed":
+        Path(f"{hashed}.gz").unlink()
+    else:
+        write(hashed.parent, hashed.name + ".zstd", zstandard.ZstdCompressor().compress(b"old"))
+    run(src, dest)
+    assert main_js_variants(dest) == good
+    assert not Path(f"{hashed}.zstd").exists()
+
+
+def test_build_rerun_with_fewer_codings_or_a_higher_saving_drops_variants(incremental: tuple[Path, Path]) -> None:
+    src, dest = incremental
+    hashed = dest / hashed_names(dest)["js/main.js"]
+    run(src, dest, codings=("gzip",))
+    assert not Path(f"{hashed}.br").exists()
+    assert Path(f"{hashed}.gz").exists()
+    run(src, dest, codings=("gzip",), min_saving=0.999)
+    assert not Path(f"{hashed}.gz").exists()
+    assert load_manifest(dest)["files"]["js/main.js"].get("variants", {}) == {}
