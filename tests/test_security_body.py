@@ -23,6 +23,7 @@ import socket
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from wsgiref.util import FileWrapper
 
 import pytest
 from gunicorn.http.wsgi import FileWrapper as GunicornFileWrapper
@@ -178,3 +179,30 @@ def test_a_body_sent_by_sendfile_reports_a_truncated_file_on_close(
         body.close()
     assert body.filelike.closed
     body.close()  # once told, closing again (as a finalizer does) is quiet
+
+
+@pytest.mark.parametrize("mode", ["wsgi", "middleware"])
+def test_django_passes_on_a_truncated_file_reported_on_close(tmp_path: Path, mode: str) -> None:
+    """Under Django (its WSGI handler, or its middleware stack), the report reaches the server too."""
+    pytest.importorskip("django")
+    from django.test import override_settings
+
+    from tests.contrib.test_django import Recorder, application_for, start  # Django is optional
+
+    path = write(tmp_path / "static_root", "file.bin", bytes(SENDFILE_SIZE))
+    with contextlib.ExitStack() as stack:
+
+        def overrides(**values: object) -> None:
+            stack.enter_context(override_settings(**values))
+
+        overrides(STATIC_ROOT=str(path.parent))
+        app = application_for(mode, overrides, memory_budget=0)
+        recorder = Recorder("gunicorn.http.wsgi")
+        _, body = start(app, "/static/file.bin", {"Range": "bytes=1000-"}, **{"wsgi.file_wrapper": recorder})
+        ((filelike, _),) = recorder.received
+        assert has_fileno(filelike), "Gunicorn would not sendfile() this body"
+        os.truncate(path, 0)  # while the server sendfile()s it
+        assert isinstance(body, FileWrapper)  # what the recorder returns
+        with pytest.raises(ChangedWhileSentError):
+            body.close()
+        assert filelike.closed
