@@ -28,10 +28,11 @@ from wsgiref.util import FileWrapper
 import pytest
 from gunicorn.http.wsgi import FileWrapper as GunicornFileWrapper
 from gunicorn.util import has_fileno
+from werkzeug.datastructures import Headers
 
 from staticwrap import StaticWrap
 from staticwrap.body import ChangedWhileSentError
-from tests.conftest import make_environ, write
+from tests.conftest import TEN, Result, call, etag_of, make_environ, write
 from tests.test_hardening import (
     Gunicorn,
     gunicorn,
@@ -206,3 +207,84 @@ def test_django_passes_on_a_truncated_file_reported_on_close(tmp_path: Path, mod
         with pytest.raises(ChangedWhileSentError):
             body.close()
         assert filelike.closed
+
+
+# -- 412 and 416 are not stored by caches ----------------------------------------------------------
+
+#: RFC 9110 §15.1: the status codes a cache may store without explicit freshness.
+HEURISTICALLY_CACHEABLE = frozenset({200, 203, 204, 206, 300, 301, 308, 404, 405, 410, 414, 501})
+#: Files whose 200s carry each kind of freshness staticwrap gives: max_age, a year for a hashed
+#: name (immutable), no-cache for HTML, and a headers= hook's Expires and RFC 9213 CDN-Cache-Control.
+ERROR_FILES = {
+    "/ten.txt": "public, max-age=60",
+    "/app.0123456789ab.js": "public, max-age=31536000, immutable",
+    "/page.html": "no-cache",
+    "/hooked/ten.txt": "public, max-age=604800",
+}
+ERRORS = {"412": ({"If-Match": '"other"'}, 412), "416": ({"Range": "bytes=20-"}, 416)}
+
+
+def hook(headers: Headers, path: str, url: str) -> None:
+    if url.startswith("/hooked/"):
+        headers["Cache-Control"] = "public, max-age=604800"
+        headers["Expires"] = "Thu, 01 Dec 2039 16:00:00 GMT"
+        headers["CDN-Cache-Control"] = "max-age=31536000"
+        headers["Surrogate-Control"] = "max-age=31536000"
+
+
+def directives(value: str | None) -> dict[str, str | None]:
+    """The directives of a Cache-Control value (RFC 9111 §5.2): lower-case names, unquoted arguments."""
+    parsed: dict[str, str | None] = {}
+    for item in filter(None, (part.strip() for part in (value or "").split(","))):
+        name, equals, argument = item.partition("=")
+        parsed[name.strip().lower()] = argument.strip().strip('"') if equals else None
+    return parsed
+
+
+def shared_cache_may_store(result: Result, *, targeted: str | None = None) -> bool:
+    """RFC 9111 §3 for a shared cache answering a GET; ``targeted``: the RFC 9213 field it obeys first."""
+    field = (targeted and result.header(targeted)) or result.header("Cache-Control")
+    given = directives(field)
+    if "no-store" in given or "private" in given:  # §5.2.2.5, §5.2.2.7
+        return False
+    explicit = {"public", "max-age", "s-maxage"} & set(given) or result.header("Expires") is not None
+    return bool(explicit) or result.code in HEURISTICALLY_CACHEABLE
+
+
+@pytest.fixture(scope="module")
+def error_app(tmp_path_factory: pytest.TempPathFactory) -> StaticWrap:
+    root = tmp_path_factory.mktemp("errors")
+    for url in ERROR_FILES:
+        write(root, url[1:], TEN)
+    return StaticWrap(None, root, headers=hook)
+
+
+@pytest.mark.parametrize("url", list(ERROR_FILES))
+def test_the_files_own_answer_is_storable(error_app: StaticWrap, url: str) -> None:
+    """The control: the 200 carries the freshness the file was given, and a cache may keep it."""
+    ok = call(error_app, url)
+    assert (ok.code, ok.header("Cache-Control")) == (200, ERROR_FILES[url])
+    assert shared_cache_may_store(ok)
+
+
+@pytest.mark.parametrize("error", list(ERRORS))
+@pytest.mark.parametrize("url", list(ERROR_FILES))
+def test_no_cache_may_store_a_412_or_416(error_app: StaticWrap, url: str, error: str) -> None:
+    """RFC 9111 §3: an explicit lifetime would let a shared cache keep the error under the file's URL.
+
+    §4 does not key a stored response on Range or If-Match, so a 416 kept for a year (a hashed
+    name's lifetime) would answer every later request for the file. The error keeps what
+    describes it: its validator (§8.8.3), Content-Range (§15.5.17), nosniff.
+    """
+    request_headers, status = ERRORS[error]
+    answer = call(error_app, url, request_headers)
+    assert answer.code == status
+    for targeted in (None, "CDN-Cache-Control", "Surrogate-Control"):
+        assert not shared_cache_may_store(answer, targeted=targeted), answer.headers
+    assert "no-store" in directives(answer.header("Cache-Control"))  # any cache, private ones too
+    assert {"expires", "cdn-cache-control", "surrogate-control"}.isdisjoint(answer.names())
+    assert answer.header("ETag") == etag_of(TEN)
+    assert answer.body == b""
+    if status == 416:
+        assert answer.header("Content-Range") == "bytes */10"
+        assert answer.header("X-Content-Type-Options") == "nosniff"
