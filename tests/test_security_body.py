@@ -4,8 +4,12 @@ Finding 9, under a real Gunicorn (sync and gthread): a file truncated while Guni
 it makes sendfile(2) stop at the new end of file, short of the Content-Length already sent. A
 client on a keep-alive connection that pipelines its next request must then see the connection
 end (EOF before Content-Length bytes: an incomplete response it can tell apart), never the next
-response spliced into the first body as if it were file bytes. A file that does not change keeps
-its connection alive (the check costs no sendfile call: tests/test_sendfile.py counts them).
+response spliced into the first body as if it were file bytes. Before the fix, gthread sent the
+next answer after 65,536 of 67,108,864 bytes (file truncated to zero); the sync worker closes every
+connection after its response, so it never desynchronised, and is tested as well. A file that does
+not change keeps its connection alive (the check costs no sendfile call: tests/test_sendfile.py
+counts them). In-process: the body Gunicorn gets still has the file's descriptor, and its close()
+reports a truncation, under Django too (whose HttpResponse.close() swallows errors).
 
 412 and 416: RFC 9111 §3 lets a cache store a response with an explicit freshness lifetime (a
 ``max-age``, ``public``, ``Expires``) whatever its status code, and §4 does not make the request's
