@@ -159,7 +159,7 @@ class Variant:
 
     @property
     def not_modified_headers(self) -> HeaderList:
-        """The header list of a 304 (and, with a Content-Length, of a 412)."""
+        """The header list of a 304 (and, but for its Cache-Control, of a 412)."""
         not_modified = self._not_modified
         if not_modified is None:
             self._make()
@@ -194,15 +194,40 @@ class Variant:
         """
         return [header for header in self.ok_headers if header[0].lower() not in _PER_RANGE]
 
+    def precondition_failed_headers(self) -> HeaderList:
+        """A 412's headers: a 304's (validator, Vary...), never storable by a cache, and no body."""
+        return _uncacheable(self.not_modified_headers)
+
     def unsatisfiable_headers(self) -> HeaderList:
-        """A 416's headers but Content-Range: no body, so no Content-Type or Content-Encoding."""
-        kept = [header for header in self.ok_headers if header[0].lower() not in _NOT_ON_416]
-        return [*kept, ("Content-Length", "0")]
+        """A 416's headers but Content-Range: never storable by a cache; no Content-Type or Content-Encoding."""
+        return _uncacheable([header for header in self.ok_headers if header[0].lower() not in _NOT_ON_416])
 
 
 # Fields of a 200 that a 206 or 416 replaces or leaves out.
 _PER_RANGE = frozenset({"content-type", "content-length"})
 _NOT_ON_416 = frozenset({"content-type", "content-length", "content-encoding"})
+
+# A 412 or 416 answers one request's conditions or Range, but a cache keys
+# what it stores on the URL alone (RFC 9111 §4), and may store any status
+# given an explicit lifetime (§3): with the file's own Cache-Control (a year,
+# for a hashed name) a shared cache could answer every later request for the
+# file with the error. They are not heuristically cacheable (RFC 9110 §15.1),
+# so only the fields that grant a lifetime must go: Cache-Control and Expires
+# (RFC 9111 §5.2, §5.3), the fields aimed at one kind of cache that it obeys
+# in their place (RFC 9213 CDN-Cache-Control and the like; Surrogate-Control),
+# and no-store (§5.2.2.5) tells every cache, including those configured to
+# keep errors, not to keep them.
+_NO_STORE = ("Cache-Control", "no-store")
+
+
+def _grants_lifetime(name: str) -> bool:
+    lower = name.lower()
+    return lower in {"cache-control", "expires", "surrogate-control"} or lower.endswith("-cache-control")
+
+
+def _uncacheable(headers: HeaderList) -> HeaderList:
+    kept = [header for header in headers if not _grants_lifetime(header[0])]
+    return [*kept, _NO_STORE, ("Content-Length", "0")]
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,15 +22,19 @@ from .ranges import ByteRange
 BLOCK_SIZE = 64 * 1024
 
 # file_wrapper implementations known to send no more than the Content-Length
-# the application set, so that they can be given the real file, seeked to the
-# start of a range, and use sendfile(2) with an offset and a count. Gunicorn's
-# Response.sendfile() sends exactly response_length bytes from the file's
-# current offset, and Response.write() truncates to it on the non-sendfile path.
+# the application set, so that they can be given the real descriptor, seeked
+# to the start of a range, and use sendfile(2) with an offset and a count.
+# Gunicorn's Response.sendfile() sends at most response_length bytes from the
+# file's current offset, and Response.write() truncates to it on the
+# non-sendfile path. It may send fewer: see SendableRange.
 _LENGTH_RESPECTING_WRAPPERS = ("gunicorn.",)
 
 
 class ChangedWhileSentError(OSError):
     """Raised by a body iterable when its file changes or ends early while it is sent.
+
+    Raised while the body is read, or by its ``close()`` when the server sent
+    the file itself with sendfile(2) (see :class:`SendableRange`).
 
     Its headers are out already: the only honest end is an error, on which
     the server aborts the connection (PEP 3333), so that the client sees an
@@ -90,7 +94,8 @@ def check_fresh(facts: FileFacts) -> Stale | None:
 def respects_content_length(wrapper: object) -> bool:
     """Whether a ``wsgi.file_wrapper`` sends no more of a file than the response's Content-Length.
 
-    Such a wrapper may be given the real file, seeked to the range start.
+    Such a wrapper may be given the real descriptor, seeked to the range start
+    (a :class:`SendableRange`).
     A wrapper can say so itself with a boolean ``respects_content_length``
     attribute (the Django middleware's stand-in does); otherwise it is known
     by its module.
@@ -113,14 +118,16 @@ def file_body(
     range, so that not even a file that grows while it is sent can make the
     body longer than Content-Length. Multipart bodies, and servers without a
     file_wrapper, get a chunked iterator. Where staticwrap reads the file
-    itself, it checks the descriptor against ``facts`` after each block and
-    raises :class:`ChangedWhileSentError` if the file changed or ended early.
+    itself, it checks the descriptor against ``facts`` after each block, and
+    where the server sendfile()s it, once the server is done (in ``close()``);
+    either raises :class:`ChangedWhileSentError` if the file changed or ended
+    early.
     """
     first = segments[0]
     if len(segments) == 1 and isinstance(first, ByteRange) and callable(wrapper):
         file.seek(first.start)
         if respects_content_length(wrapper):
-            body: Iterable[bytes] = wrapper(file, BLOCK_SIZE)
+            body: Iterable[bytes] = wrapper(SendableRange(file, first, facts), BLOCK_SIZE)
         else:
             body = wrapper(BoundedReader(file, first.length, facts), BLOCK_SIZE)
         return body
@@ -134,7 +141,25 @@ def check_unchanged(file: BinaryIO, facts: FileFacts | None) -> None:
     so a block read after a write is always followed by a check that sees it.
     """
     if facts is not None and not facts.matches(os.fstat(file.fileno())):
-        raise ChangedWhileSentError(f"{facts.path} changed while it was being sent; the response is cut short")
+        raise _changed(facts)
+
+
+def check_holds(file: BinaryIO, stop: int, facts: FileFacts | None) -> None:
+    """Raise :class:`ChangedWhileSentError` unless the open file still holds its first ``stop`` bytes, unchanged.
+
+    One fstat(2). A file that was shorter than ``stop`` at any moment since it
+    was checked on open (truncated, even if grown back since) has a new mtime,
+    or a size below ``stop`` when ``facts`` is unknown.
+    """
+    st = os.fstat(file.fileno())
+    if facts is not None and not facts.matches(st):
+        raise _changed(facts)
+    if st.st_size < stop:
+        raise _ended_early(file, facts)
+
+
+def _changed(facts: FileFacts) -> ChangedWhileSentError:
+    return ChangedWhileSentError(f"{facts.path} changed while it was being sent; the response is cut short")
 
 
 def _ended_early(file: BinaryIO, facts: FileFacts | None) -> ChangedWhileSentError:
@@ -174,6 +199,64 @@ class BoundedReader(io.RawIOBase):
     def close(self) -> None:
         self._file.close()
         super().close()
+
+
+class SendableRange(BoundedReader):
+    """One range of a file, for a server that sends it by sendfile(2): checked when the server is done.
+
+    Its ``fileno()`` is the file's, seeked to the range start, so that the
+    server can send it with sendfile(2) and an offset and a count; reads (a
+    server without sendfile, or TLS) are bounded to the range and checked as
+    :class:`BoundedReader` checks them.
+
+    sendfile(2) returns 0 at end of file, and Gunicorn's loop (Python's
+    ``socket.sendfile``) then stops without an error, short of the
+    Content-Length its head announced, and would keep the connection alive:
+    the client would read the next response as the rest of this body. The
+    server calls ``close()`` after the body (PEP 3333), and it raises
+    :class:`ChangedWhileSentError` if the file is no longer the one checked
+    on open or ends before the range does; on that error Gunicorn closes the
+    connection, so the client sees the body end early.
+    """
+
+    def __init__(self, file: BinaryIO, byte_range: ByteRange, facts: FileFacts | None = None) -> None:
+        super().__init__(file, byte_range.length, facts)
+        self._stop = byte_range.stop
+        # Set once a read raised: the server knows already, close() need not say it twice.
+        self._reported = False
+
+    def readinto(self, buffer: memoryview | bytearray) -> int:  # type: ignore[override]
+        try:
+            return super().readinto(buffer)
+        except ChangedWhileSentError:
+            self._reported = True
+            raise
+
+    def fileno(self) -> int:
+        return self._file.fileno()
+
+    def seekable(self) -> bool:
+        return True
+
+    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
+        # socket.sendfile() moves the offset past what it sent, and its
+        # fallback without sendfile(2) seeks and reads: reads stay bounded to
+        # the range wherever they start.
+        position = self._file.seek(offset, whence)
+        self._remaining = self._stop - position
+        return position
+
+    def tell(self) -> int:
+        return self._file.tell()
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        try:
+            if not self._reported:
+                check_holds(self._file, self._stop, self._facts)
+        finally:
+            super().close()
 
 
 class FileIterator:

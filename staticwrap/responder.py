@@ -95,7 +95,7 @@ def respond(asset: Asset, request: Request, config: Config) -> Plan:
     if outcome is Outcome.NOT_MODIFIED:
         return Plan("304 Not Modified", variant.not_modified_headers + cors, variant)
     if outcome is Outcome.PRECONDITION_FAILED:
-        return Plan("412 Precondition Failed", [*variant.not_modified_headers, *cors, ("Content-Length", "0")], variant)
+        return Plan("412 Precondition Failed", [*variant.precondition_failed_headers(), *cors], variant)
     # If-Range is evaluated only with a Range (§13.1.5).
     if specs is not None and (
         request.if_range is None

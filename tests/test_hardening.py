@@ -31,9 +31,9 @@ What is proven:
   deleted: the body is the whole old file. Rewritten in place or truncated: staticwrap's own
   readers raise ``staticwrap.body.ChangedWhileSentError`` (an OSError, on which a server aborts
   the connection) before yielding a byte of the changed file, so what was sent is a prefix of the
-  old answer, shorter than its Content-Length; the next request gets the new file. (A file that
-  Gunicorn sendfile()s itself, a whole one or a single range, is Gunicorn's to send; a multipart
-  body is read by staticwrap and is tested with Gunicorn's wrapper too.) On the wire, below: a
+  old answer, shorter than its Content-Length; the next request gets the new file. (What
+  Gunicorn sendfile()s itself is checked when Gunicorn closes the body: on the wire in
+  tests/test_security_body.py.) On the wire, below: a
   multipart body cut short under Gunicorn ends with the connection, never completed by the bytes
   of a request pipelined behind it.
 - **Descriptors in-process**: 100,000 requests mixing full GETs, single and multiple ranges, 304,
@@ -403,21 +403,13 @@ MID_DOWNLOAD_REQUESTS = {
 
 
 def mid_download_cases() -> list[Any]:
-    """Every kind x wrapper x change; Gunicorn's own sendfile of a changed file is not staticwrap's to judge."""
-    cases = []
-    for kind in MID_DOWNLOAD_REQUESTS:
-        for wrapper in WRAPPERS:
-            for change in CHANGES:
-                marks = []
-                if wrapper == "gunicorn" and kind != "multi" and change.startswith(("in-place", "truncate")):
-                    marks = [
-                        pytest.mark.skip(
-                            reason="Gunicorn sendfile()s the descriptor itself: what it sends of a file changed "
-                            "in place is Gunicorn's business (a multipart body, read by staticwrap, is tested)"
-                        )
-                    ]
-                cases.append(pytest.param(kind, wrapper, change, marks=marks, id=f"{kind}-{wrapper}-{change}"))
-    return cases
+    """Every kind x wrapper x change (Gunicorn's wrapper read as Gunicorn reads it without sendfile)."""
+    return [
+        pytest.param(kind, wrapper, change, id=f"{kind}-{wrapper}-{change}")
+        for kind in MID_DOWNLOAD_REQUESTS
+        for wrapper in WRAPPERS
+        for change in CHANGES
+    ]
 
 
 def multipart_boundary(reply: Reply) -> str | None:

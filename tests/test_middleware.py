@@ -297,11 +297,12 @@ def test_single_range(client: TestApp, range_header: str, content_range: str, bo
 
 @pytest.mark.parametrize("range_header", ["bytes=20-", "bytes=10-", "bytes=-0", "bytes=20-30,40-"])
 def test_unsatisfiable_range_is_416(client: TestApp, range_header: str) -> None:
-    # Rules 16, 18, §15.5.17: 416 with bytes */10, keeping validators and cache headers.
+    # Rules 16, 18, §15.5.17: 416 with bytes */10, keeping validators; no cache may store it
+    # under the file's URL (RFC 9111 §3, §5.2.2.5; see tests/test_security_body.py).
     response = client.get("/static/ten.txt", headers={"Range": range_header}, status=416)
     assert response.headers["Content-Range"] == "bytes */10"
     assert response.headers["ETag"] == etag_of(client)
-    assert response.headers["Cache-Control"] == "public, max-age=60"
+    assert response.headers["Cache-Control"] == "no-store"
     assert response.headers["X-Content-Type-Options"] == "nosniff"
     assert response.body == b""
 

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 
 from django.http import FileResponse
 
-from staticwrap.body import BLOCK_SIZE, respects_content_length
+from staticwrap.body import BLOCK_SIZE, SendableRange, respects_content_length
 from staticwrap.middleware import StaticWrap
 
 from .wsgi import configure
@@ -91,6 +91,19 @@ class StaticResponse(FileResponse):
     """
 
     block_size = BLOCK_SIZE
+
+    def close(self) -> None:
+        # Django's close() swallows what closing the file raises, but a
+        # SendableRange that finds its file cut short after the server
+        # sendfile()d it raises so that the server ends the connection
+        # (staticwrap.body). Django's WSGI handler made the file's ``close``
+        # this method, hence the class's own, called here first.
+        file: object = self.file_to_stream  # typed BytesIO by django-stubs, but any file-like
+        try:
+            if isinstance(file, SendableRange):
+                SendableRange.close(file)
+        finally:
+            super().close()
 
     def set_headers(self, filelike: object) -> None:
         # FileResponse would guess Content-Length, Content-Type and
