@@ -294,6 +294,10 @@ def compress_paths(
         else:  # only a stat: not worth a trip to another process
             done(index, compress_file(path, codings=wanted, min_saving=min_saving, undo=undo))
     workers = min(jobs or os.cpu_count() or 1, len(todo))
+    # Largest first: brotli at quality 11 takes seconds for a large bundle,
+    # and one started last would keep a single worker busy while the others
+    # have nothing left to do.
+    todo.sort(key=lambda index: -_size(paths[index]))
     if workers <= 1:
         for index in todo:
             done(index, compress_file(paths[index], codings=wanted, min_saving=min_saving, undo=undo))
@@ -310,6 +314,13 @@ def compress_paths(
                 pool.shutdown(cancel_futures=True)  # do not start files after a failure
                 raise
     return [result for result in results if result is not None]
+
+
+def _size(path: str) -> int:
+    try:
+        return os.stat(path).st_size
+    except OSError:
+        return 0  # compress_file will say what is wrong with it
 
 
 def _process_context() -> multiprocessing.context.BaseContext:
