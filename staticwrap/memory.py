@@ -32,7 +32,6 @@ cached body needs any more are given back.
 from __future__ import annotations
 
 import os
-import sys
 import weakref
 from collections.abc import Sequence
 from typing import NamedTuple
@@ -54,7 +53,7 @@ FILE = ""
 #: that index them, and the watcher's share), measured with tracemalloc on
 #: CPython 3.11 (test_the_cache_bookkeeping_is_counted_in_the_budget).
 ENTRY_COST = 512
-KEY_COST = 512
+KEY_COST = 768
 
 
 def path_keys(path: str, roots: Sequence[Root] = ()) -> set[Key] | None:
@@ -85,8 +84,7 @@ def path_keys(path: str, roots: Sequence[Root] = ()) -> set[Key] | None:
     for candidate, stop in ((path, stops[0]), (real, stops[1])):
         directory, name = os.path.split(candidate)
         while name:
-            # Interned: the directories of many files are the same strings.
-            keys.add((sys.intern(directory), name))
+            keys.add((directory, name))
             if directory == stop:
                 break
             directory, name = os.path.split(directory)

@@ -200,13 +200,17 @@ def inotify_watches() -> int:
     return count
 
 
-def one_byte_files(root: Path, count: int) -> dict[str, bytes]:
-    """``count`` one-byte files, each in a directory of its own (the worst case for watches): URL -> bytes."""
+def one_byte_files(root: Path, count: int, depth: int = 0) -> dict[str, bytes]:
+    """``count`` one-byte files, each in a directory of its own, ``depth`` more below it: URL -> bytes.
+
+    The worst cases for the bookkeeping: every file needs watches and records of its own.
+    """
     files = {}
     for number in range(count):
         data = bytes([65 + number % 26])
-        write(root, f"d{number}/f.txt", data)
-        files[f"/d{number}/f.txt"] = data
+        relative = "/".join([f"d{number}", *[f"x{number}"] * depth, "f.txt"])
+        write(root, relative, data)
+        files["/" + relative] = data
     return files
 
 
@@ -251,9 +255,10 @@ def test_watches_stay_within_the_limit_whatever_is_requested(tmp_path: Path) -> 
     assert inotify_watches() <= WATCHER.limit
 
 
-def test_the_cache_bookkeeping_is_counted_in_the_budget(tmp_path: Path) -> None:
-    files = one_byte_files(tmp_path / "root", 2000)
-    budget = 256 * 1024
+@pytest.mark.parametrize("depth", [0, 3])
+def test_the_cache_bookkeeping_is_counted_in_the_budget(tmp_path: Path, depth: int) -> None:
+    files = one_byte_files(tmp_path / "root", 1500, depth)
+    budget = 1024 * 1024
     growth = {}
     apps = []  # kept alive: their bookkeeping must still be there when measured
     for budget_given in (0, budget):
@@ -360,6 +365,7 @@ def test_a_request_after_a_replacement_waits_for_events_read_but_not_delivered(t
     finally:
         listener.release.set()
         syncer.join(WAIT_DEADLINE)
+        WATCHER.release(str(side))
     requester.join(WAIT_DEADLINE)
     assert bodies == [NEW]
 
