@@ -146,20 +146,21 @@ class BodyCache:
         """
         facts = variant.file
         size = facts.size
-        if (
-            size > self.max_file
-            or self.used + size + ENTRY_COST > self.budget
-            or not variant.cacheable
-            or self._watcher.full
-        ):
+        # The least it could be charged (its file's two keys) first: no
+        # system call for a file that cannot fit.
+        least = size + ENTRY_COST + 2 * (KEY_COST + len(facts.path))
+        if size > self.max_file or self.used + least > self.budget or not variant.cacheable or self._watcher.full:
             return None
         keys = _keys(facts, original, self.roots)
         if keys is None:
             return None  # a link on the path changed meanwhile: from disk this time
+        cost = size + ENTRY_COST + sum(KEY_COST + len(path) + len(name) for path, name in keys)
+        if self.used + cost > self.budget:
+            return None
         # Deliver the news already queued first: it is older than this read,
         # and would only make the registration below look overtaken.
         self._watcher.sync()
-        registered = self._register(variant, keys, size + ENTRY_COST + sum(_key_cost(key) for key in keys))
+        registered = self._register(variant, keys, cost)
         if registered is not True:
             if registered is None and not self._watcher.full:
                 variant.cacheable = False  # refused by the kernel: every later request would fail the same way
@@ -285,10 +286,6 @@ def _keys(facts: FileFacts, original: FileFacts | None, roots: Sequence[Root]) -
         keys |= found
         keys.add((path, FILE))
     return tuple(keys)
-
-
-def _key_cost(key: Key) -> int:
-    return KEY_COST + len(key[0]) + len(key[1])
 
 
 def _release_all(watcher: Watcher, dependents: dict[str, dict[str, set[int]]]) -> None:

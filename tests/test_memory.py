@@ -183,7 +183,7 @@ def test_autorefresh_keeps_nothing_in_memory(tmp_path: Path) -> None:
 
 def test_without_inotify_nothing_is_cached(tmp_path: Path) -> None:
     write(tmp_path, "ten.txt", TEN)
-    cache = BodyCache(1000, 1000, Watcher(None))
+    cache = BodyCache(1 << 20, 1000, Watcher(None))  # room for the body and its bookkeeping
     app = StaticWrap(downstream, tmp_path)
     variant = asset(app, "/ten.txt").identity
     assert cache.load(variant) is None
