@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 from urllib.parse import quote
 
 from ._syntax import SAFE_IN_PATH, SAFE_METHODS
-from .asset import Asset, Redirect
+from .asset import Asset, FileFacts, Redirect
 from .body import Stale, check_fresh, file_body, memory_body, open_checked
 from .config import Config
 from .index import Entry, Index
@@ -167,20 +167,24 @@ class StaticWrap:
         ):
             accept = get("HTTP_ACCEPT_ENCODING")
             variant = entry.variants[entry.choices.get(accept) or choose_memoized(entry.choices, accept, entry.codings)]
-            body = variant.body
-            # A cached body is used only once the kernel's news of changes
-            # on disk, if any, is delivered (staticwrap.memory): one epoll_wait(2).
-            if body is not None and not WATCHER.pending(0):
-                tag = get("HTTP_IF_NONE_MATCH")
-                if tag is None:
-                    if get("HTTP_IF_MODIFIED_SINCE") is None:
-                        # A copy: a server or middleware may add to the list it is given.
-                        start_response("200 OK", variant.ok_headers[:])
-                        return [body]
-                elif tag == variant.etag:
-                    # §13.1.2: If-Modified-Since is ignored when If-None-Match is present.
-                    start_response("304 Not Modified", variant.not_modified_headers[:])
-                    return []
+            # A cached body is used only once the kernel's news of changes on
+            # disk is delivered (staticwrap.memory): none is queued (one
+            # epoll_wait(2)), and none is being delivered by another thread
+            # that has read it already. Only then is the body read: read
+            # before, it could be one that the news drops.
+            if variant.body is not None and not WATCHER.pending(0) and not WATCHER.syncing:
+                body = variant.body  # None if dropped meanwhile: the full path reads the disk
+                if body is not None:
+                    tag = get("HTTP_IF_NONE_MATCH")
+                    if tag is None:
+                        if get("HTTP_IF_MODIFIED_SINCE") is None:
+                            # A copy: a server or middleware may add to the list it is given.
+                            start_response("200 OK", variant.ok_headers[:])
+                            return [body]
+                    elif tag == variant.etag:
+                        # §13.1.2: If-Modified-Since is ignored when If-None-Match is present.
+                        start_response("304 Not Modified", variant.not_modified_headers[:])
+                        return []
         if isinstance(entry, Redirect):
             return self._redirect(entry, environ, start_response)
         return self._serve(entry, environ, start_response)
@@ -195,19 +199,22 @@ class StaticWrap:
             if variant is None:
                 start_response(plan.status, plan.headers)
                 return []
+            # A coded variant was checked against the identity file's bytes:
+            # it is served only while that file is still the one indexed.
+            original = None if variant is asset.identity else asset.identity.file
             # A body in memory was checked against the ETag and is dropped
-            # when its file changes (staticwrap.memory): it is fresh.
+            # when its file or its original changes (staticwrap.memory): it is fresh.
             body = self._memory.fresh(variant) if self._memory is not None else None
             stale: Stale | None = None
             if not plan.segments or request.method == "HEAD":
                 # No body to read, but the answer (a 304 above all) must not
                 # come from an index entry whose file has changed.
-                if body is not None or (stale := check_fresh(variant.file)) is None:
+                if body is not None or (stale := _check_files(variant.file, original)) is None:
                     start_response(plan.status, plan.headers)
                     return []
             else:
                 if body is None and self._memory is not None:
-                    loaded = self._memory.load(variant)
+                    loaded = self._memory.load(variant, original)
                     if isinstance(loaded, Stale):
                         stale = loaded
                     else:
@@ -215,6 +222,8 @@ class StaticWrap:
                 if body is not None:
                     start_response(plan.status, plan.headers)
                     return memory_body(body, plan.segments)
+                if stale is None and original is not None:
+                    stale = check_fresh(original)
                 if stale is None:
                     opened = open_checked(variant.file)
                     if not isinstance(opened, Stale):
@@ -263,6 +272,12 @@ def _send(file: BinaryIO, plan: Plan, environ: WSGIEnvironment, start_response: 
     except BaseException:
         file.close()  # the server never got an iterable to close
         raise
+
+
+def _check_files(facts: FileFacts, original: FileFacts | None) -> Stale | None:
+    """For a response without a body: ``None`` if the file, and the original of a coded one, are still as indexed."""
+    stale = check_fresh(original) if original is not None else None
+    return stale if stale is not None else check_fresh(facts)
 
 
 def _unavailable(start_response: StartResponse) -> Iterable[bytes]:

@@ -119,6 +119,7 @@ def test_path_keys_cover_every_component_and_the_real_path(tmp_path: Path) -> No
     write(tmp_path, "real/f.txt", "x")
     (tmp_path / "link").symlink_to(tmp_path / "real")
     keys = path_keys(str(tmp_path / "link" / "f.txt"))
+    assert keys is not None
     assert (str(tmp_path), "link") in keys
     assert (str(tmp_path / "link"), "f.txt") in keys
     assert (str(tmp_path), "real") in keys
@@ -151,12 +152,16 @@ def test_budget_and_largest_file_are_kept_to(tmp_path: Path) -> None:
     for name in "abcd":
         write(tmp_path, f"{name}.bin", name.encode() * 100)
     write(tmp_path, "big.bin", b"B" * 500)
-    app = StaticWrap(downstream, tmp_path, memory_budget=250, memory_max_file=400)
+    # What one of these bodies is charged (its bytes and its bookkeeping), from a cache of its own.
+    probe = BodyCache(1 << 20, 400, WATCHER, StaticWrap(None, tmp_path, memory_budget=0).index.roots)
+    assert probe.load(asset(StaticWrap(None, tmp_path, memory_budget=0), "/a.bin").identity) == b"a" * 100
+    assert 100 < probe.used < 1 << 20
+    app = StaticWrap(downstream, tmp_path, memory_budget=probe.used * 5 // 2, memory_max_file=400)
     for url in ("/a.bin", "/b.bin", "/c.bin", "/d.bin", "/big.bin"):
         response = call(app, url)
         assert response.body == (b"B" * 500 if url == "/big.bin" else url[1:2].encode() * 100)
     cached = [url for url in app.files if asset(app, url).identity.body is not None]
-    assert cached == ["/a.bin", "/b.bin"]  # first come, first served, within 250 bytes; big.bin is over 400
+    assert cached == ["/a.bin", "/b.bin"]  # first come, first served, within 2.5 bodies; big.bin is over 400
 
 
 def test_memory_budget_zero_keeps_nothing(tmp_path: Path) -> None:
@@ -178,7 +183,7 @@ def test_autorefresh_keeps_nothing_in_memory(tmp_path: Path) -> None:
 
 def test_without_inotify_nothing_is_cached(tmp_path: Path) -> None:
     write(tmp_path, "ten.txt", TEN)
-    cache = BodyCache(1000, 1000, Watcher(None))
+    cache = BodyCache(1 << 20, 1000, Watcher(None))  # room for the body and its bookkeeping
     app = StaticWrap(downstream, tmp_path)
     variant = asset(app, "/ten.txt").identity
     assert cache.load(variant) is None
