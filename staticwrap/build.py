@@ -373,11 +373,25 @@ def _write_copies(paths: list[str], data: bytes) -> bool:
     mtime = max([int(time.time()), *(old + 1 for old in old_mtimes)])
     for path in paths:
         if path in stale:
-            os.makedirs(os.path.dirname(path), exist_ok=True)
+            _make_directories(os.path.dirname(path))
             write_atomic(path, data, mtime_ns=mtime * 1_000_000_000)
         else:
             os.utime(path, (mtime, mtime))  # same bytes, but one version with its copy
     return True
+
+
+def _make_directories(path: str) -> None:
+    """``os.makedirs(path, exist_ok=True)`` one level at a time: it recurses once per missing level."""
+    missing = []
+    while not os.path.isdir(path):
+        missing.append(path)
+        parent = os.path.dirname(path)
+        if parent == path:
+            break
+        path = parent
+    for directory in reversed(missing):
+        with contextlib.suppress(FileExistsError):
+            os.mkdir(directory)
 
 
 def _read(path: str) -> bytes:
