@@ -23,6 +23,16 @@ from .asset import Asset, Redirect, build_asset
 from .body import Stale
 from .config import Config
 from .errors import ConfigurationError
+from .facts import (
+    Settling,
+    file_facts,
+    hash_found,
+    last_modified,
+    read_head,
+    same_file,
+    trusted,
+    unchanged,
+)
 from .manifest import read_manifest
 from .mediatypes import DEFAULT_MEDIA_TYPES, lookup_media_type, sniff_media_type, with_charset
 from .negotiation import IDENTITY, SERVER_ORDER
@@ -31,19 +41,11 @@ from .tree import (
     Found,
     Place,
     Root,
-    Settling,
     Walker,
-    file_facts,
-    hash_found,
     is_regular_file,
     is_transient,
-    last_modified,
     normalize_prefix,
     original_name,
-    read_head,
-    same_file,
-    trusted,
-    unchanged,
     walk,
     warn,
 )
@@ -125,7 +127,7 @@ class Index:
         self._sweep_at = _MIN_SWEEP
         self._sweep_lock = threading.Lock()
         # Header fields and file numbers shared by the assets of a scan (see
-        # asset.build_asset and tree.file_facts). Only the scan interns: an
+        # asset.build_asset and facts.file_facts). Only the scan interns: an
         # asset built later, for a file rewritten, would add its new
         # Last-Modified, Content-Length and mtime for good.
         self._shared: dict[tuple[str, str], tuple[str, str]] = {}
