@@ -455,3 +455,24 @@ def test_a_file_missing_for_a_moment_is_served_again(tmp_path: Path) -> None:
     # Only URLs the index held are looked up again: a file created since is not seen.
     write(root, "b.txt", b"created after startup")
     assert serve(app, "/b.txt").passed_on
+
+
+def test_a_file_caught_growing_by_the_scan_is_served_once_it_is_still(tmp_path: Path) -> None:
+    path = tmp_path / "root" / "growing.log"
+    path.parent.mkdir()
+    path.write_bytes(os.urandom(GROWING))
+    process = subprocess.Popen([sys.executable, "-c", APPENDER, str(path)], stdout=subprocess.PIPE)
+    try:
+        assert process.stdout is not None
+        assert process.stdout.readline() == b"appending\n"
+        app = StaticWrap(downstream, path.parent, memory_budget=0)  # its hash is overtaken
+        assert serve(app, "/growing.log", method="HEAD").passed_on
+    finally:
+        process.kill()
+        process.wait()
+        assert process.stdout is not None
+        process.stdout.close()
+    deadline = time.monotonic() + WAIT_DEADLINE
+    while (reply := serve(app, "/growing.log")).passed_on and time.monotonic() < deadline:
+        time.sleep(0.05)  # lookups must see it still for as long as a hash of it takes
+    assert reply.body == path.read_bytes()
