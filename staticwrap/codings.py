@@ -11,7 +11,7 @@ import base64
 import hashlib
 import zlib
 from collections.abc import Iterator
-from typing import Any, NamedTuple, Protocol
+from typing import Any, BinaryIO, NamedTuple, Protocol
 
 import brotli
 
@@ -48,22 +48,18 @@ def digest_bytes(data: bytes) -> Digest:
 
 def hash_file(path: str) -> Digest:
     """SHA-256 of a file's bytes and its first :data:`SNIFF_SIZE` bytes."""
-    sha = hashlib.sha256()
     with open(path, "rb") as file:
-        head = file.read(SNIFF_SIZE)
-        sha.update(head)
-        while chunk := file.read(CHUNK_SIZE):
-            sha.update(chunk)
+        return hash_stream(file)
+
+
+def hash_stream(file: BinaryIO) -> Digest:
+    """:func:`hash_file` of a file already open, read from its current position to its end."""
+    sha = hashlib.sha256()
+    head = file.read(SNIFF_SIZE)
+    sha.update(head)
+    while chunk := file.read(CHUNK_SIZE):
+        sha.update(chunk)
     return Digest(sha.digest(), head)
-
-
-def read_head(path: str) -> bytes:
-    """The first :data:`SNIFF_SIZE` bytes of a file, for media type sniffing; empty if unreadable."""
-    try:
-        with open(path, "rb") as file:
-            return file.read(SNIFF_SIZE)
-    except OSError:
-        return b""
 
 
 class SiblingCheck(NamedTuple):

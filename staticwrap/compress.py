@@ -337,10 +337,9 @@ def _walk(root: str) -> Iterator[str]:
     # siblings are the same files, and two workers must not write them at once.
     seen: set[str] = set()
     for directory in walk(source_root(root)):
-        real = os.path.realpath(directory.path)
-        if real in seen:
+        if directory.real in seen:
             continue
-        seen.add(real)
+        seen.add(directory.real)
         skip = directory.siblings_to_skip()
         yield from (found.path for name, found in directory.files.items() if name not in skip)
 

@@ -1,10 +1,12 @@
 """The index: files found under the roots at startup, keyed by their decoded URL path.
 
 A request path is only ever a key into :attr:`Index.files`; it is never joined
-onto a directory. In autorefresh mode a missing key is looked up on disk by
-matching each path segment against the names a directory listing returns,
-so the same rule holds: only names that exist, and pass the same policy as
-the startup scan, can be served.
+onto a directory. In autorefresh mode (and to re-read a file that changed) a
+URL is looked up on disk by matching each path segment against the names a
+directory listing returns, through directory descriptors
+(:class:`~staticwrap.tree.Walker`), so the same rule holds: only names that
+exist, and pass the same policy as the startup scan, can be served, and a
+directory swapped for a symlink meanwhile can only make the lookup miss.
 """
 
 from __future__ import annotations
@@ -14,29 +16,36 @@ import os
 import stat
 import threading
 from collections.abc import Callable, Iterator
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from . import codings
 from .asset import Asset, Redirect, build_asset
+from .body import Stale
 from .config import Config
 from .errors import ConfigurationError
+from .facts import (
+    Settling,
+    file_facts,
+    hash_found,
+    last_modified,
+    read_head,
+    same_file,
+    trusted,
+    unchanged,
+)
 from .manifest import read_manifest
 from .mediatypes import DEFAULT_MEDIA_TYPES, lookup_media_type, sniff_media_type, with_charset
 from .negotiation import IDENTITY, SERVER_ORDER
 from .tree import (
     Directory,
     Found,
+    Place,
     Root,
-    allowed,
-    file_facts,
-    hash_found,
+    Walker,
     is_regular_file,
-    last_modified,
-    listing,
+    is_transient,
     normalize_prefix,
     original_name,
-    trusted,
-    unchanged,
     walk,
     warn,
 )
@@ -45,10 +54,27 @@ Entry = Asset | Redirect
 SiblingLookup = Callable[[str], Found | None]
 
 
-class PathTable(Protocol):
-    """Entries by ``PATH_INFO`` as a WSGI server sets it: what the middleware looks a request up in."""
+class Vanished(NamedTuple):
+    """A URL the index held (or the scan found) whose file was gone or changing when last looked at.
 
-    def get(self, path_info: str, /) -> Entry | None: ...
+    Kept in the path table, so that a file missing for a moment (replaced by
+    unlinking then writing it, or caught mid-write by the scan) is served
+    again once it is back: a request for it looks the URL up on disk again
+    (:meth:`Index.recover`). Only URLs the index once held are looked up so.
+    """
+
+    url: str
+
+
+class PathTable(Protocol):
+    """Entries by ``PATH_INFO`` as a WSGI server sets it: what the middleware looks a request up in.
+
+    Besides entries: a :class:`Vanished` URL to look up again, or
+    :attr:`Stale.UNAVAILABLE <staticwrap.body.Stale.UNAVAILABLE>` when a
+    lookup on disk failed for a transient reason (a 503).
+    """
+
+    def get(self, path_info: str, /) -> Entry | Vanished | Stale | None: ...
 
 
 def path_info_of(url: str) -> str:
@@ -68,12 +94,15 @@ class _OnDisk:
     def __init__(self, index: Index) -> None:
         self._index = index
 
-    def get(self, path_info: str, /) -> Entry | None:
+    def get(self, path_info: str, /) -> Entry | Stale | None:
         try:
             url = path_info.encode("latin-1").decode("utf-8")
         except UnicodeError:
             return None
-        return self._index.lookup(url)
+        try:
+            return self._index.lookup(url)
+        except OSError:  # out of descriptors, an I/O error: not "not found" (see tree.is_transient)
+            return Stale.UNAVAILABLE
 
 
 class Index:
@@ -84,21 +113,26 @@ class Index:
         #: Decoded URL path → :class:`Asset` or :class:`Redirect`.
         self.files: dict[str, Entry] = {}
         # The same entries by PATH_INFO (see path_info_of), kept in step with
-        # files; the same object for the life of the index.
-        self._by_path_info: dict[str, Entry] = {}
+        # files, and the Vanished URLs; the same object for the life of the index.
+        self._by_path_info: dict[str, Entry | Vanished] = {}
         #: What a request's PATH_INFO is looked up in.
         self.paths: PathTable = _OnDisk(self) if config.autorefresh else self._by_path_info
         self.roots: list[Root] = []
         self._media_types = {**DEFAULT_MEDIA_TYPES, **config.mimetypes}
         self._lock = threading.Lock()
         # Autorefresh: the asset last built for each URL, reused while the
-        # files behind it keep their size, mtime and inode.
+        # files behind it keep their size, mtime and inode. Swept of the
+        # files that are gone whenever it doubles (see _remember).
         self._built: dict[str, Asset] = {}
-        # Header fields and file numbers shared by assets (see
-        # asset.build_asset and tree.file_facts). Not in autorefresh mode,
-        # which builds assets for as long as files change.
+        self._sweep_at = _MIN_SWEEP
+        self._sweep_lock = threading.Lock()
+        # Header fields and file numbers shared by the assets of a scan (see
+        # asset.build_asset and facts.file_facts). Only the scan interns: an
+        # asset built later, for a file rewritten, would add its new
+        # Last-Modified, Content-Length and mtime for good.
         self._shared: dict[tuple[str, str], tuple[str, str]] = {}
-        self._numbers: dict[int, int] | None = None if config.autorefresh else {}
+        self._numbers: dict[int, int] = {}
+        self._settling = Settling()
 
     # -- building ---------------------------------------------------------
 
@@ -124,10 +158,12 @@ class Index:
             with self._lock:
                 for url, entry in entries:
                     # The first root that provides a URL keeps it, as with Django's finders.
-                    if url not in self.files:
+                    if isinstance(entry, Vanished):
+                        self._by_path_info.setdefault(path_info_of(url), entry)
+                    elif url not in self.files:
                         self._set(url, entry)
 
-    def _scan(self, root: Root) -> Iterator[tuple[str, Entry]]:
+    def _scan(self, root: Root) -> Iterator[tuple[str, Entry | Vanished]]:
         # One directory at a time, as the walk lists it: the stat results of
         # a whole tree are never held at once. (Indexing directories on a
         # thread pool was measured slower: the per-file Python work holds
@@ -135,16 +171,23 @@ class Index:
         for directory in walk(root, self.config):
             yield from self._scan_directory(root, directory)
 
-    def _scan_directory(self, root: Root, directory: Directory) -> list[tuple[str, Entry]]:
+    def _scan_directory(self, root: Root, directory: Directory) -> list[tuple[str, Entry | Vanished]]:
         url_dir = root.prefix + directory.relative
         siblings = directory.siblings_to_skip()
-        entries: list[tuple[str, Entry]] = []
+        entries: list[tuple[str, Entry | Vanished]] = []
         for name, found in directory.files.items():
             if name in siblings:
                 continue  # a precompressed sibling is served only through its original
-            asset = self._build(root, url_dir + name, found, directory.files.get)
+            url = url_dir + name
+            try:
+                asset = self._build(root, url, found, directory.files.get, scanning=True)
+            except OSError as error:  # out of descriptors at startup: skipped, as unreadable
+                warn(f"{found.path} cannot be read ({error.strerror}); not served")
+                continue
             if asset is not None:
                 entries += self._keys_for(asset, url_dir, name)
+            elif _changed_since(found):
+                entries.append((url, Vanished(url)))  # caught mid-write: looked up again when asked for
         return entries
 
     def _keys_for(self, asset: Asset, url_dir: str, name: str) -> Iterator[tuple[str, Entry]]:
@@ -154,7 +197,9 @@ class Index:
             if url_dir != "/":
                 yield url_dir[:-1], Redirect(url_dir)
 
-    def _build(self, root: Root, url: str, found: Found, sibling: SiblingLookup) -> Asset | None:
+    def _build(
+        self, root: Root, url: str, found: Found, sibling: SiblingLookup, *, scanning: bool = False
+    ) -> Asset | None:
         name = os.path.basename(found.path)
         candidates: dict[str, Found] = {}
         for coding, suffix in codings.SIBLING_SUFFIXES:
@@ -171,49 +216,67 @@ class Index:
         # is not read again: its hashes come from the manifest.
         record = trusted(root.manifest.outputs.get(relative), found.stat)
         digest: codings.Digest | None = None
+        numbers = self._numbers if scanning else None
         if record is None or record.etag is None:
-            if (digest := hash_found(found)) is None:
+            if (digest := hash_found(found, self._settling)) is None:
                 return None
             tag = digest.tag
         else:
             tag = record.etag
-        files = {IDENTITY: file_facts(found, tag, self._numbers)}
+        files = {IDENTITY: file_facts(found, tag, numbers)}
         for coding in SERVER_ORDER:
             if coding not in candidates:
                 continue
             candidate = candidates[coding]
             built = record.variants.get(coding) if record is not None else None
             if built is not None and trusted(record, candidate.stat, built.size) is not None:
-                files[coding] = file_facts(candidate, built.etag, self._numbers)
+                files[coding] = file_facts(candidate, built.etag, numbers)
                 continue
-            if digest is None and (digest := hash_found(found)) is None:
+            if digest is None and (digest := hash_found(found, self._settling)) is None:
                 return None
             check = codings.check_sibling(candidate.path, coding, digest, found.stat.st_size)
             if check.digest is None:
                 warn(f"{candidate.path} is not served as the {coding} coding of {found.path}: {check.problem}")
                 continue
-            files[coding] = file_facts(candidate, check.digest.tag, self._numbers)
+            files[coding] = file_facts(candidate, check.digest.tag, numbers)
         test = self.config.immutable
         asset = build_asset(
             url,
             files,
-            content_type=self._content_type(name, found.path, digest),
+            content_type=self._content_type(name, found, digest),
             last_modified=last_modified(found.stat),
             immutable=test is not None and (relative in root.manifest.hashed_names or test(url)),
             config=self.config,
-            # Autorefresh builds assets for as long as files change: interning
-            # across them would keep every old Last-Modified.
-            shared=None if self.config.autorefresh else self._shared,
+            shared=self._shared if scanning else None,
         )
         if self.config.autorefresh:
-            self._built[url] = asset
+            self._remember(url, asset)
         return asset
 
-    def _content_type(self, name: str, path: str, digest: codings.Digest | None) -> str:
+    def _remember(self, url: str, asset: Asset) -> None:
+        """Keep the asset built for ``url``; sweep out those of files gone whenever the table doubles.
+
+        Amortised, a stat per asset built: the table holds at most about
+        twice as many entries as there are files (plus :data:`_MIN_SWEEP`),
+        however many files were created and deleted since.
+        """
+        built = self._built
+        built[url] = asset
+        if len(built) <= self._sweep_at or not self._sweep_lock.acquire(blocking=False):
+            return
+        try:
+            for key, old in list(built.items()):
+                if not _still_there(old):
+                    built.pop(key, None)
+            self._sweep_at = max(_MIN_SWEEP, 2 * len(built))
+        finally:
+            self._sweep_lock.release()
+
+    def _content_type(self, name: str, found: Found, digest: codings.Digest | None) -> str:
         media_type = lookup_media_type(name, self._media_types)
         if media_type is not None:
             return with_charset(media_type, self.config.charset)
-        head = digest.head if digest is not None else codings.read_head(path)
+        head = digest.head if digest is not None else read_head(found)
         media_type = sniff_media_type(head, name)
         if media_type.startswith("text/"):
             # libmagic names the type, not the encoding: only claim the
@@ -229,34 +292,58 @@ class Index:
     # -- lookups ----------------------------------------------------------
 
     def lookup(self, url: str) -> Entry | None:
-        """The entry for a decoded URL path, or ``None`` to pass the request on."""
+        """The entry for a decoded URL path, or ``None`` to pass the request on.
+
+        :raises OSError: in autorefresh mode, for a transient failure of the
+            file system (out of file descriptors, an I/O error).
+        """
         if self.config.autorefresh:
             return self._lookup_on_disk(url)
         return self.files.get(url)
 
-    def refresh(self, asset: Asset) -> Entry | None:
+    def refresh(self, asset: Asset) -> Entry | Stale | None:
         """Re-read an asset whose file changed on disk since it was indexed.
 
         Called when a file opened for a response does not match the index. The
-        new entry replaces the old under every key; a vanished file is removed.
+        new entry replaces the old under every key; a vanished file's keys
+        become :class:`Vanished`. :attr:`Stale.UNAVAILABLE
+        <staticwrap.body.Stale.UNAVAILABLE>` when the disk could not be read
+        for a transient reason: the index is left as it is.
         """
         with self._lock:
             current = self.files.get(asset.url)
             if current is not asset:
                 return current  # another request refreshed it meanwhile
             # Looked up over all roots in order, the precedence of the scan.
-            entry = self._lookup_on_disk(asset.url)
+            try:
+                entry = self._lookup_on_disk(asset.url)
+            except OSError:
+                return Stale.UNAVAILABLE
             if entry is None and is_regular_file(asset.identity.file.path):
                 # A regular file is still there, but could not be read now
-                # (out of descriptors, an I/O error): a transient failure
-                # must not drop it from the index.
+                # (permissions, or changing while it was read): a passing
+                # failure must not drop it from the index.
                 return asset
             for key in [key for key, value in self.files.items() if value is asset]:
                 if entry is None:
                     del self.files[key]
-                    del self._by_path_info[path_info_of(key)]
+                    self._by_path_info[path_info_of(key)] = Vanished(key)
                 else:
                     self._set(key, entry)
+            return entry
+
+    def recover(self, vanished: Vanished) -> Entry | Stale | None:
+        """Look a :class:`Vanished` URL up on disk again; put it back in the index if its file is back."""
+        url = vanished.url
+        with self._lock:
+            if self._by_path_info.get(path_info_of(url)) is not vanished:
+                return self.files.get(url)  # another request recovered it meanwhile
+            try:
+                entry = self._lookup_on_disk(url)
+            except OSError:
+                return Stale.UNAVAILABLE
+            if entry is not None:
+                self._set(url, entry)
             return entry
 
     def _set(self, url: str, entry: Entry) -> None:
@@ -264,36 +351,45 @@ class Index:
         self._by_path_info[path_info_of(url)] = entry
 
     def _lookup_on_disk(self, url: str) -> Entry | None:
+        index_file = self.config.index_file
         for root in self.roots:
-            index_file = self.config.index_file
             bare_prefix = url + "/" == root.prefix and root.prefix != "/"
-            if bare_prefix and index_file is not None and self._regular(root, root.path, index_file):
-                return Redirect(root.prefix)
-            if not url.startswith(root.prefix):
+            if not bare_prefix and not url.startswith(root.prefix):
                 continue
-            entry = self._resolve(root, url[len(root.prefix) :].split("/"), root.prefix)
+            try:
+                walker = Walker(root, self.config)
+            except OSError as error:
+                if is_transient(error):
+                    raise
+                continue  # the root itself is gone for now (a link re-pointed meanwhile)
+            with walker:
+                if bare_prefix:
+                    if index_file is not None and self._regular(walker, walker.top, index_file):
+                        return Redirect(root.prefix)
+                    continue
+                entry = self._resolve(walker, url[len(root.prefix) :].split("/"), root.prefix)
             if entry is not None:
                 return entry
+        if self.config.autorefresh:
+            self._built.pop(url, None)
         return None
 
-    def _resolve(self, root: Root, segments: list[str], url_dir: str) -> Entry | None:
-        """Walk ``segments`` down from the root, each one a name found in a listing."""
-        directory = root.path
+    def _resolve(self, walker: Walker, segments: list[str], url_dir: str) -> Entry | None:
+        """Walk ``segments`` down from the root, each one a name found in a listing (see :class:`Walker`)."""
+        place = walker.top
         # The directories walked through, as (device, inode): a symlink back
         # to one of them is a loop, which the startup scan skips too.
-        try:
-            top = os.stat(root.path)
-        except OSError:
-            return None
+        top = os.fstat(place.fd)
         walked = {(top.st_dev, top.st_ino)}
+        index_file = self.config.index_file
         for position, segment in enumerate(segments):
             last = position == len(segments) - 1
             if last and segment == "":
                 # A URL ending in "/": the directory's index file, if any.
-                if self.config.index_file is None:
+                if index_file is None:
                     return None
-                segment = self.config.index_file
-            found = self._listed(root, directory, segment)
+                segment = index_file
+            found = walker.entry(place, segment)
             if found is None:
                 return None
             if stat.S_ISDIR(found.stat.st_mode):
@@ -301,26 +397,44 @@ class Index:
                 if key in walked:
                     return None
                 walked.add(key)
+                inner = walker.enter(found)
+                if inner is None:
+                    return None
+                walker.close(place)
+                place = inner
                 if last:
-                    index_file = self.config.index_file
-                    has_index = index_file is not None and self._regular(root, found.path, index_file)
+                    has_index = index_file is not None and self._regular(walker, place, index_file)
                     return Redirect(url_dir + segment + "/") if has_index else None
-                directory, url_dir = found.path, url_dir + segment + "/"
+                url_dir += segment + "/"
                 continue
             if not last or not stat.S_ISREG(found.stat.st_mode):
                 return None
             original = original_name(segment)
-            if original != segment and self._regular(root, directory, original):
+            if original != segment and self._regular(walker, place, original):
                 return None  # a precompressed sibling is never served on its own URL (as in _scan)
-            return self._build(root, url_dir + segment, found, functools.partial(self._listed, root, directory))
+            return self._build(walker.root, url_dir + segment, found, functools.partial(walker.entry, place))
         return None
 
-    def _regular(self, root: Root, directory: str, name: str) -> bool:
-        found = self._listed(root, directory, name)
+    def _regular(self, walker: Walker, place: Place, name: str) -> bool:
+        found = walker.entry(place, name)
         return found is not None and stat.S_ISREG(found.stat.st_mode)
 
-    def _listed(self, root: Root, directory: str, name: str) -> Found | None:
-        # The name must be one the directory really lists: "..", "." or "" never are.
-        if not name or name not in listing(directory):
-            return None
-        return allowed(root, directory, name, self.config)
+
+#: The fewest assets the autorefresh table holds before it is first swept.
+_MIN_SWEEP = 1024
+
+
+def _still_there(asset: Asset) -> bool:
+    """Whether the identity file of ``asset`` is still on disk as it was built (a stat)."""
+    try:
+        return asset.identity.file.matches(os.stat(asset.identity.file.path))
+    except OSError:
+        return False
+
+
+def _changed_since(found: Found) -> bool:
+    """Whether a found file is no longer as the walk found it (a stat)."""
+    try:
+        return not same_file(os.stat(found.path), found.stat)
+    except OSError:
+        return True

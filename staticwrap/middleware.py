@@ -13,7 +13,7 @@ from ._syntax import SAFE_IN_PATH, SAFE_METHODS
 from .asset import Asset, FileFacts, Redirect
 from .body import Stale, check_fresh, file_body, memory_body, open_checked
 from .config import Config
-from .index import Entry, Index
+from .index import Entry, Index, Vanished
 from .manifest import FileRecord
 from .memory import memory_cache
 from .negotiation import choose_memoized
@@ -185,6 +185,13 @@ class StaticWrap:
                         # §13.1.2: If-Modified-Since is ignored when If-None-Match is present.
                         start_response("304 Not Modified", variant.not_modified_headers[:])
                         return []
+        if isinstance(entry, Vanished):
+            # A URL whose file was gone when last asked for: looked up again.
+            entry = self.index.recover(entry)
+            if entry is None:
+                return self.application(environ, start_response)
+        if isinstance(entry, Stale):  # a lookup on disk failed for a transient reason
+            return _unavailable(start_response)
         if isinstance(entry, Redirect):
             return self._redirect(entry, environ, start_response)
         return self._serve(entry, environ, start_response)
@@ -232,6 +239,8 @@ class StaticWrap:
             if stale is Stale.UNAVAILABLE:
                 return _unavailable(start_response)
             refreshed = self.index.refresh(asset)
+            if refreshed is Stale.UNAVAILABLE:
+                return _unavailable(start_response)
             if not isinstance(refreshed, Asset):
                 break
             asset = refreshed

@@ -9,18 +9,17 @@ UTF-8, and what cannot be read is skipped with a warning.
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
-import time
 import warnings
 from collections.abc import Iterator
 from typing import NamedTuple
 
 from . import codings
-from .asset import Asset, FileFacts
 from .config import Config
 from .errors import ConfigurationError, StaticwrapWarning
-from .manifest import FileRecord, Manifest
+from .manifest import Manifest
 
 # Directories that are public by convention although their name starts with a
 # dot (RFC 8615: /.well-known/ is meant to be published).
@@ -37,10 +36,11 @@ class Root(NamedTuple):
 
 
 class Found(NamedTuple):
-    """A file the policy allows: its path and the result of ``stat`` (following links)."""
+    """A file the policy allows: its path, the result of ``stat`` (following links), and its real path."""
 
     path: str
     stat: os.stat_result
+    real: str = ""
 
 
 def normalize_prefix(prefix: str) -> str:
@@ -53,39 +53,191 @@ def normalize_prefix(prefix: str) -> str:
     return f"/{stripped}/" if stripped else "/"
 
 
-def allowed(root: Root, directory: str, name: str, config: Config) -> Found | None:
-    """Apply the dotfile, name and symlink policy to one directory entry."""
-    path = os.path.join(directory, name)
-    if is_hidden(name) and not config.allow_hidden:
-        return None
-    try:
-        name.encode("utf-8")
-    except UnicodeEncodeError:
-        warn(f"{path!r} has a name that is not valid UTF-8, so no URL can name it; not served")
-        return None
-    try:
-        # One system call for all but symlinks: lstat is stat for them.
-        result = os.lstat(path)
-        is_link = stat.S_ISLNK(result.st_mode)
-        if is_link:
-            result = os.stat(path)
-    except OSError as error:
-        warn(f"{path} cannot be read ({error.strerror}; a broken or looping symlink?); not served")
-        return None
-    if is_link:
-        target = os.path.realpath(path)
-        inside = os.path.commonpath([target, root.real_path]) == root.real_path
-        if not inside and not config.follow_symlinks:
+# errno values of a failure that says nothing about the file: out of
+# descriptors (EMFILE, ENFILE), memory or buffers, or an I/O error. A lookup
+# that meets one answers 503 (RFC 9110 §15.6.4), not "not found".
+_TRANSIENT = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOMEM, errno.ENOBUFS, errno.EIO})
+
+# A directory is opened to be listed; the directories on a link's real path
+# only to be searched, which O_PATH allows without read permission (Linux).
+_LIST = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
+_SEARCH = getattr(os, "O_PATH", os.O_RDONLY) | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+def is_transient(error: OSError) -> bool:
+    """Whether ``error`` is a passing failure of the system, not a fact about the file."""
+    return error.errno in _TRANSIENT
+
+
+class Place(NamedTuple):
+    """A directory open for the policy walk: its descriptor, path as served, real path and names."""
+
+    fd: int
+    path: str
+    real: str
+    names: frozenset[str]
+
+
+class Walker:
+    """The policy walk of one root, on directory descriptors (openat(2), fstatat(2)).
+
+    A name is looked up in the directory it was listed in, through that
+    directory's descriptor, never through a path string again: a directory
+    swapped for a symlink after it was checked cannot redirect the names
+    below it. A directory is entered by opening it and checking that the
+    descriptor is the directory the policy checked (same device and inode);
+    a link's target is checked on its real path, and then reached from the
+    root (or from ``/``) one real directory at a time with ``O_NOFOLLOW``, so
+    that what is stat'ed is what the policy allowed. A swap can only make a
+    name miss. The file facts found are those of files reached this way;
+    whoever opens a file later by its path compares the descriptor with them
+    (:func:`staticwrap.facts.open_found`, :func:`staticwrap.body.open_checked`).
+
+    A transient failure (:func:`is_transient`) raises :class:`OSError`;
+    anything else the policy refuses, or cannot read, is a miss.
+    """
+
+    def __init__(self, root: Root, config: Config) -> None:
+        self.root = root
+        self.config = config
+        # The root's real path, resolved now (a root reached through a link
+        # that is re-pointed, current -> v2, is the directory it leads to now),
+        # and the root opened by that path: the two agree.
+        real = real_path(root.path)
+        if real is None:
+            raise FileNotFoundError(errno.ENOENT, "the root is gone", root.path)
+        self._opened: list[int] = []
+        try:
+            self.top = self._open(root.path, real, os.open(real, _LIST))
+        except BaseException:
+            self.__exit__()  # no `with` will close what was opened
+            raise
+
+    def __enter__(self) -> Walker:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        while self._opened:
+            os.close(self._opened.pop())
+
+    def _open(self, path: str, real: str, fd: int) -> Place:
+        self._opened.append(fd)
+        try:
+            names = frozenset(os.listdir(fd))
+        except OSError as error:
+            if is_transient(error):
+                raise
+            warn(f"cannot list directory {path} ({error.strerror}); its files are not served")
+            names = frozenset()
+        return Place(fd, path, real, names)
+
+    def close(self, place: Place) -> None:
+        """Close a directory entered with :meth:`enter` (the root stays open until the walk ends)."""
+        if place.fd != self.top.fd and place.fd in self._opened:
+            self._opened.remove(place.fd)
+            os.close(place.fd)
+
+    def enter(self, found: Found) -> Place | None:
+        """Open the directory ``found``; ``None`` if it is no longer the directory the policy checked."""
+        try:
+            fd = os.open(found.path, _LIST)
+        except OSError as error:
+            if is_transient(error):
+                raise
+            return None
+        st = os.fstat(fd)
+        if (st.st_dev, st.st_ino) != (found.stat.st_dev, found.stat.st_ino):
+            os.close(fd)  # swapped since it was checked
+            return None
+        return self._open(found.path, found.real, fd)
+
+    def entry(self, place: Place, name: str) -> Found | None:
+        """Apply the dotfile, name and symlink policy to the entry ``name`` of ``place``."""
+        # The name must be one the directory really lists: "..", "." or "" never are.
+        if not name or name not in place.names or (is_hidden(name) and not self.config.allow_hidden):
+            return None
+        path = os.path.join(place.path, name)
+        try:
+            name.encode("utf-8")
+        except UnicodeEncodeError:
+            warn(f"{path!r} has a name that is not valid UTF-8, so no URL can name it; not served")
+            return None
+        try:
+            st = os.stat(name, dir_fd=place.fd, follow_symlinks=False)
+        except OSError as error:
+            if is_transient(error):
+                raise
+            warn(f"{path} cannot be read ({error.strerror}); not served")
+            return None
+        if not stat.S_ISLNK(st.st_mode):
+            return Found(path, st, os.path.join(place.real, name))
+        return self._through_link(place, name, path)
+
+    def _through_link(self, place: Place, name: str, path: str) -> Found | None:
+        try:
+            # The link as the checked directory holds it, resolved from that
+            # directory's real path; strict: a broken link or a loop raises.
+            target = os.path.realpath(os.path.join(place.real, os.readlink(name, dir_fd=place.fd)), strict=True)
+        except OSError as error:
+            if is_transient(error):
+                raise
+            warn(f"{path} cannot be read ({error.strerror}; a broken or looping symlink?); not served")
+            return None
+        top = self.top.real
+        common = os.path.commonpath([target, top])
+        inside = common == top
+        if not inside and not self.config.follow_symlinks:
             warn(
-                f"{path} is a symlink to {target}, outside {root.path}; not served "
+                f"{path} is a symlink to {target}, outside {self.root.path}; not served "
                 "(pass follow_symlinks=True to serve links that leave the root)"
             )
             return None
-        # A link must not publish what the dotfile rule hides (pub/env -> ../.env).
-        hidden_part = os.path.relpath(target, root.real_path) if inside else os.path.basename(target)
-        if not config.allow_hidden and any(is_hidden(part) for part in hidden_part.split(os.sep)):
+        # A link must not publish what the dotfile rule hides (pub/env ->
+        # ../.env, cfg -> ../.git/config): no hidden name on the target's
+        # real path below the deepest directory it shares with the root.
+        # Above that lie the root's own ancestors, which a server may well
+        # have under a dot-directory (~/.local/...) without hiding anything.
+        hidden = any(is_hidden(part) for part in os.path.relpath(target, common).split(os.sep))
+        if hidden and not self.config.allow_hidden:
             return None
-    return Found(path, result)
+        st = self._stat_real(target, self.top.fd if inside else None, top if inside else os.sep)
+        return None if st is None else Found(path, st, target)
+
+    def _stat_real(self, target: str, base: int | None, base_path: str) -> os.stat_result | None:
+        """lstat ``target`` reached from ``base`` (``/`` if ``None``) through real directories only."""
+        parts = [part for part in os.path.relpath(target, base_path).split(os.sep) if part != "."]
+        opened: list[int] = []
+        try:
+            fd = base if base is not None else os.open(os.sep, _SEARCH)
+            if base is None:
+                opened.append(fd)
+            for part in parts[:-1]:
+                fd = os.open(part, _SEARCH, dir_fd=fd)  # a component now a link: ELOOP or ENOTDIR
+                opened.append(fd)
+            st = os.stat(parts[-1], dir_fd=fd, follow_symlinks=False) if parts else os.fstat(fd)
+        except OSError as error:
+            if is_transient(error):
+                raise
+            return None
+        finally:
+            for fd in opened:
+                os.close(fd)
+        return None if stat.S_ISLNK(st.st_mode) else st  # a link now: swapped since realpath
+
+
+def real_path(path: str) -> str | None:
+    """The real path of ``path``, or ``None`` if it is gone or loops (raises only a transient failure).
+
+    :func:`os.path.realpath` reads each link with readlink(2) after lstat(2)
+    said it was one: a link replaced or removed in between (``ln -sfn``
+    re-pointing ``current``) makes it raise. That is a miss, not an error.
+    """
+    try:
+        return os.path.realpath(path, strict=True)
+    except OSError as error:
+        if is_transient(error):
+            raise
+        return None
 
 
 class Directory(NamedTuple):
@@ -94,6 +246,8 @@ class Directory(NamedTuple):
     path: str
     relative: str  # "" for the root, else "sub/dir/"
     files: dict[str, Found]
+    #: Its real path (where symlinks on the way lead).
+    real: str = ""
 
     def siblings_to_skip(self) -> set[str]:
         """Names of precompressed siblings whose original is a servable file here."""
@@ -111,24 +265,53 @@ def walk(root: Root, config: Config | None = None) -> Iterator[Directory]:
     The one walk of the tree that the index scan, ``staticwrap build`` and
     ``staticwrap compress`` share: a directory reached again through a
     symlink loop is not entered twice, and what is skipped is warned about.
+    Depth first, with a stack of its own rather than recursion, so that no
+    legal depth of tree can exhaust Python's stack.
     """
-    top = os.stat(root.path)
-    yield from _walk(root, config or Config.from_options(), root.path, "", ((top.st_dev, top.st_ino),))
+    with Walker(root, config or Config.from_options()) as walker:
+        top = os.fstat(walker.top.fd)
+        # Directories still to visit, the last to visit first: each with the
+        # (device, inode) of its ancestors, which it must not lead back to.
+        pending: list[tuple[Found | None, str, tuple[tuple[int, int], ...]]] = [(None, "", ((top.st_dev, top.st_ino),))]
+        while pending:
+            found, relative, ancestors = pending.pop()
+            place = walker.top if found is None else _enter(walker, found)
+            if place is None:
+                continue
+            try:
+                files, subdirectories = _list(walker, place)
+            finally:
+                walker.close(place)
+            yield Directory(place.path, relative, files, place.real)
+            for name, sub in reversed(subdirectories):
+                key = (sub.stat.st_dev, sub.stat.st_ino)
+                if key in ancestors:
+                    warn(f"{sub.path} leads back to a directory above it (a symlink loop); not followed")
+                    continue
+                pending.append((sub, relative + name + "/", (*ancestors, key)))
 
 
-def _walk(
-    root: Root, config: Config, directory: str, relative: str, ancestors: tuple[tuple[int, int], ...]
-) -> Iterator[Directory]:
+def _enter(walker: Walker, found: Found) -> Place | None:
     try:
-        with os.scandir(directory) as entries:
-            names = sorted(entry.name for entry in entries)
+        place = walker.enter(found)
     except OSError as error:
-        warn(f"cannot list directory {directory} ({error.strerror}); its files are not served")
-        return
+        warn(f"cannot list directory {found.path} ({error.strerror}); its files are not served")
+        return None
+    if place is None:
+        warn(f"cannot list directory {found.path} (it changed while the tree was read); its files are not served")
+    return place
+
+
+def _list(walker: Walker, place: Place) -> tuple[dict[str, Found], list[tuple[str, Found]]]:
+    """The servable files of ``place`` and its subdirectories, in name order."""
     files: dict[str, Found] = {}
     subdirectories: list[tuple[str, Found]] = []
-    for name in names:
-        found = allowed(root, directory, name, config)
+    for name in sorted(place.names):
+        try:
+            found = walker.entry(place, name)
+        except OSError as error:  # out of descriptors at startup: skipped, as unreadable
+            warn(f"{os.path.join(place.path, name)} cannot be read ({error.strerror}); not served")
+            continue
         if found is None:
             continue
         if stat.S_ISDIR(found.stat.st_mode):
@@ -137,13 +320,7 @@ def _walk(
             files[name] = found
         else:
             warn(f"{found.path} is not a regular file (a FIFO, socket or device); not served")
-    yield Directory(directory, relative, files)
-    for name, found in subdirectories:
-        key = (found.stat.st_dev, found.stat.st_ino)
-        if key in ancestors:
-            warn(f"{found.path} leads back to a directory above it (a symlink loop); not followed")
-            continue
-        yield from _walk(root, config, found.path, relative + name + "/", (*ancestors, key))
+    return files, subdirectories
 
 
 def is_regular_file(path: str) -> bool:
@@ -157,65 +334,11 @@ def is_hidden(name: str) -> bool:
     return name.startswith(".") and name not in _PUBLIC_DOT_NAMES and name not in {".", ".."}
 
 
-def listing(directory: str) -> frozenset[str]:
-    try:
-        return frozenset(os.listdir(directory))
-    except OSError:
-        return frozenset()
-
-
 def original_name(name: str) -> str:
     for _, suffix in codings.SIBLING_SUFFIXES:
         if name.endswith(suffix):
             return name[: -len(suffix)]
     return name
-
-
-def unchanged(asset: Asset, found: Found, candidates: dict[str, Found]) -> bool:
-    if set(asset.coded) != set(candidates) or not asset.identity.file.matches(found.stat):
-        return False
-    return all(variant.file.matches(candidates[coding].stat) for coding, variant in asset.coded.items())
-
-
-def file_facts(found: Found, tag: str, shared: dict[int, int] | None = None) -> FileFacts:
-    """The facts of a found file; ``shared`` interns the numbers many files have in common.
-
-    A tree's files share one device, and often an mtime (a build or a
-    checkout writes many in the same second): an index holds each once.
-    """
-    st = found.stat
-    mtime, device = st.st_mtime_ns, st.st_dev
-    if shared is not None:
-        mtime, device = shared.setdefault(mtime, mtime), shared.setdefault(device, device)
-    return FileFacts(found.path, st.st_size, mtime, st.st_ino, device, tag)
-
-
-def hash_found(found: Found) -> codings.Digest | None:
-    try:
-        return codings.hash_file(found.path)
-    except OSError as error:
-        warn(f"{found.path} cannot be read ({error.strerror}); not served")
-        return None
-
-
-def trusted(record: FileRecord | None, st: os.stat_result, size: int | None = None) -> FileRecord | None:
-    """``record`` if the file still has the size and mtime the build gave it."""
-    # The build sets whole-second mtimes: a file edited since has a different
-    # mtime_ns (an edit landing on an exact second is the rare exception, and
-    # needs the same size too).
-    if record is None or record.mtime is None or st.st_mtime_ns != record.mtime * 1_000_000_000:
-        return None
-    return record if st.st_size == (record.size if size is None else size) else None
-
-
-def last_modified(st: os.stat_result) -> int | None:
-    # §8.8.2.1: never later than the Date of the response: clamp a future
-    # mtime to now. An mtime of 0 is a placeholder (reproducible builds,
-    # some archives), not a date; send no Last-Modified for it.
-    mtime = int(st.st_mtime)
-    if mtime <= 0:
-        return None
-    return min(mtime, int(time.time()))
 
 
 def warn(message: str) -> None:
