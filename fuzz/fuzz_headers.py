@@ -375,7 +375,7 @@ def fuzz_date_instant(source: Source) -> None:
 # -- Entity tags and preconditions (§8.8.3, §13) -----------------------------------------------
 
 ETAG = '"loB6MiXzk2eAxr4IbnkXhw"'
-TAG_PIECES = [ETAG, "W/" + ETAG, '"x"', '""', "W/", "w/", '"', "*", ",", ", ", " ", "\t", "\x7f", "\xff", "a"]
+TAG_PIECES = [ETAG, "W/" + ETAG, '"x"', '""', "W/", "w/", '"', "*", ",", ", ", " ", "\t", "\x7f", "\xff", "a", '","']
 
 
 def etagc(character: str) -> bool:
@@ -426,8 +426,11 @@ def fuzz_conditions(source: Source) -> None:
             return None
         if source.flag():
             return source.text(pieces, limit=8)
-        elements = ['"x"', '""', ETAG, "W/" + ETAG, '"' + ETAG + '"', "*", '"a b"', '"\xff"', *pieces[-1:]]
-        separators = [",", ", ", " ,", ",,", " ", ""]
+        elements = ['"x"', '""', ETAG, "W/" + ETAG, '"' + ETAG + '"', "*", '"a b"', '"\xff"', '"a,b"', '","']
+        elements.append(pieces[-1])
+        # Runs of empty elements with white space around each comma: the shape that made a
+        # whole-list regular expression backtrack exponentially (issue 11).
+        separators = [",", ", ", " ,", ",,", " ", "", " , , ", ",\t,\t", ", " * 30 + ",", " ," * 30 + " "]
         return "".join(source.join([elements, separators], pieces) for _ in range(source.below(4) + 1))
 
     fields = [field() for _ in range(5)]

@@ -16,12 +16,9 @@ from .dates import parse_http_date
 # entity-tag = [ weak ] opaque-tag ; weak = %s"W/"
 # opaque-tag = DQUOTE *etagc DQUOTE ; etagc = %x21 / %x23-7E / obs-text
 # WSGI hands header values over as latin-1 decoded text, so obs-text
-# (%x80-FF) is the range \x80-\xff here.
+# (%x80-FF) is the range \x80-\xff here. etagc excludes DQUOTE, so the
+# pattern has one way to match any text: it is linear, even on a failure.
 _ENTITY_TAG = re.compile(r'(W/)?("[\x21\x23-\x7e\x80-\xff]*")')
-# #entity-tag: elements separated by OWS "," OWS, empty elements allowed
-# (§5.6.1). Quotes delimit each tag, so the pattern cannot backtrack badly.
-_TAG = r'(?:W/)?"[\x21\x23-\x7e\x80-\xff]*"'
-_ENTITY_TAG_LIST = re.compile(rf"(?:{_TAG})?(?:[ \t]*,[ \t]*(?:{_TAG})?)*")
 
 
 class EntityTag(NamedTuple):
@@ -44,7 +41,7 @@ ANY = "*"
 
 #: The most list elements an If-Match or If-None-Match field may have. A
 #: cache revalidating sends a few tags; a longer list is taken as malformed,
-#: so that a megabyte of commas costs a count, not a regex state per element.
+#: so that a megabyte of commas costs a count, not a parse of each element.
 MAX_TAGS = 1000
 
 
@@ -54,19 +51,60 @@ def parse_entity_tag_list(value: str) -> list[EntityTag] | str | None:
     Returns :data:`ANY` for ``*``, the tags of a valid list, or ``None`` when
     the field is malformed anywhere. A malformed field matches nothing:
     If-Match then fails (the client asked for safety) and If-None-Match passes.
-    Empty list elements are skipped (§5.6.1.2). A list of :data:`MAX_TAGS`
-    elements or more is taken as malformed.
+    Empty list elements are skipped (§5.6.1.2). A list of more than
+    :data:`MAX_TAGS` elements is taken as malformed. The time taken is linear
+    in the length of the field, whatever it holds.
     """
     value = value.strip(OWS)
     if value == ANY:
         return ANY
-    if value.count(",") >= MAX_TAGS:
+    elements = _list_elements(value)
+    if elements is None:
         return None
-    # One pass of the regex engine validates the whole list, then another
-    # collects the tags: linear, and fast even for a megabyte of header.
-    if not _ENTITY_TAG_LIST.fullmatch(value):
+    tags = []
+    for element in elements:
+        element = element.strip(OWS)
+        if not element:
+            continue
+        match = _ENTITY_TAG.fullmatch(element)
+        if match is None:
+            return None
+        tags.append(EntityTag(match.group(2), match.group(1) is not None))
+    return tags
+
+
+def _list_elements(value: str) -> list[str] | None:
+    """Split a ``#entity-tag`` field on the commas outside opaque-tags (§5.6.1).
+
+    ``None`` when a quote is left open, when one element holds two quoted
+    strings, or when there are more than :data:`MAX_TAGS` elements: each is
+    malformed, and each is found by counting and splitting, before any
+    element is looked at. (A regular expression for the whole list, with OWS
+    on both sides of each comma, let a failing match try every way of sharing
+    a run of white space between two commas: exponential time.)
+    """
+    # etagc includes "," but not DQUOTE, so quotes pair up: pieces[1::2] are
+    # the insides of opaque-tags, where a comma is data, and only the commas
+    # of pieces[::2] separate elements. An element of a valid list has at
+    # most two quotes, so counting them first bounds the split.
+    if value.count('"') > 2 * MAX_TAGS:
         return None
-    return [EntityTag(match.group(2), match.group(1) is not None) for match in _ENTITY_TAG.finditer(value)]
+    pieces = value.split('"')
+    if len(pieces) % 2 == 0:
+        return None  # an odd number of quotes: one is never closed
+    outside = pieces[::2]
+    if sum(piece.count(",") for piece in outside) >= MAX_TAGS:
+        return None
+    elements = outside[0].split(",")
+    quoted = False  # whether elements[-1] holds a quoted string already
+    for inside, after in zip(pieces[1::2], outside[1:], strict=True):
+        if quoted:
+            return None  # two quoted strings in one element: '"a" "b"'
+        head, *rest = after.split(",")
+        elements[-1] = f'{elements[-1]}"{inside}"{head}'
+        elements += rest
+        quoted = not rest
+    return elements
 
 
 def parse_entity_tag(value: str) -> EntityTag | None:

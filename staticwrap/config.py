@@ -46,14 +46,29 @@ CorsOption = None | str | Collection[str] | CorsTest
 
 
 #: serialized-origin = scheme "://" host [ ":" port ] (RFC 6454 §6.2). Both the
-#: configured origins and a request's Origin must match it: anything else is
-#: never echoed back into a response header.
+#: configured origins and a request's Origin must match it (see
+#: :func:`is_origin`): anything else is never echoed back into a response header.
 ORIGIN = re.compile(
     r"[a-z][a-z0-9+.-]*://"  # scheme
     r"(?:[A-Za-z0-9._~-]+|\[[0-9A-Fa-f:.]+\])"  # host: a name or an IP literal
     r"(?::[0-9]{1,5})?",  # port
     re.ASCII,
 )
+
+#: The longest origin accepted. A host name has at most 253 characters (RFC 1035
+#: §2.3.4) and an IP literal fewer; the margin is for the scheme and the port.
+MAX_ORIGIN_LENGTH = 300
+
+
+def is_origin(value: str) -> bool:
+    """Whether ``value`` is a serialized origin of at most :data:`MAX_ORIGIN_LENGTH` characters.
+
+    The length is checked first: a long value that fails :data:`ORIGIN` late
+    (a bad character after a long host) makes the pattern retreat through
+    every character of the host before it gives up, which is linear but
+    costly, and a request's Origin may be as long as the server admits.
+    """
+    return len(value) <= MAX_ORIGIN_LENGTH and ORIGIN.fullmatch(value) is not None
 
 
 @dataclass(frozen=True, slots=True)
@@ -253,7 +268,7 @@ def _cors_policy(cors: CorsOption) -> tuple[bool, CorsTest | None]:
         )
     origins = frozenset(cors)
     for origin in origins:
-        if not isinstance(origin, str) or not ORIGIN.fullmatch(origin):
+        if not isinstance(origin, str) or not is_origin(origin):
             raise ConfigurationError(
                 f"cors origin {origin!r}: give origins as scheme://host[:port] with no path, "
                 "such as 'https://example.com', or '*' for any origin"

@@ -24,6 +24,11 @@ _QVALUE = re.compile(r"0(?:\.[0-9]{0,3})?|1(?:\.0{0,3})?")
 #: Elements of an Accept-Encoding field that are read (browsers send four or five).
 MAX_ELEMENTS = 64
 
+#: Parameters an element may have. §12.5.3 gives a coding one, its weight;
+#: a few more are tolerated, but an element with a run of them is dropped
+#: unread, so that the work per element stays bounded whatever its length.
+MAX_PARAMETERS = 8
+
 # An identity coding that the field neither names nor covers with "*" is still
 # acceptable (§12.5.3) but ranks below every coding the client asked for.
 _IMPLICIT_IDENTITY = 0.0001
@@ -34,7 +39,8 @@ def parse_accept_encoding(value: str) -> dict[str, float]:
 
     Codings are lower-cased (they are case-insensitive, §8.4.1), ``x-gzip``
     counts as ``gzip``, and a malformed element or qvalue drops that element
-    only. When a coding appears twice the first one counts. Only the first
+    only, as does one with more than :data:`MAX_PARAMETERS` parameters. When a
+    coding appears twice the first one counts. Only the first
     :data:`MAX_ELEMENTS` elements are read: the work and memory stay bounded
     whatever the field's length.
     """
@@ -59,8 +65,11 @@ def _parse_weight(params: str) -> float | None:
     # parameters = *( OWS ";" OWS [ parameter ] ); parameter = name "=" value,
     # with no white space around "=" (§5.6.6). A malformed parameter makes
     # the element malformed: it is dropped, never read as q=1.
+    parameters = params.split(";", MAX_PARAMETERS)
+    if len(parameters) > MAX_PARAMETERS:
+        return None
     quality = 1.0
-    for param in params.split(";"):
+    for param in parameters:
         param = param.strip(OWS)
         if not param:
             continue

@@ -16,7 +16,7 @@ from ._syntax import SAFE_METHODS
 from ._types import HeaderList
 from .asset import CORS_EXPOSE, Asset, Variant
 from .conditions import Outcome, evaluate_preconditions, if_range_matches
-from .config import ORIGIN, Config
+from .config import Config, is_origin
 from .negotiation import choose_coding
 from .ranges import (
     UNSATISFIABLE,
@@ -173,7 +173,7 @@ def multipart_segments(ranges: list[ByteRange], content_type: str, length: int, 
 def cors_headers(config: Config, origin: str | None) -> HeaderList:
     """The per-request CORS headers of an allow-list policy (``"*"`` is prebuilt in the asset)."""
     allows = config.cors_allows
-    if allows is None or origin is None or not ORIGIN.fullmatch(origin) or not allows(origin):
+    if allows is None or origin is None or not is_origin(origin) or not allows(origin):
         return []
     return [("Access-Control-Allow-Origin", origin), CORS_EXPOSE]
 
