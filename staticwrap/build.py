@@ -58,7 +58,7 @@ from .resolve import (
     rewritten_path,
 )
 from .transaction import Transaction
-from .tree import normalize_prefix, source_root, walk
+from .tree import normalize_prefix, source_root, walk, warn_unreadable
 
 CSS_EXTENSIONS = (".css",)
 JS_EXTENSIONS = (".js", ".mjs", ".cjs")
@@ -135,8 +135,9 @@ def build(
 
     :param prefix: the URL prefix the built tree will be served at, used to
         resolve absolute references such as ``/static/img/a.png``.
-    :param strict: a reference to a missing file is an error (the default),
-        otherwise a warning and the reference is left as written.
+    :param strict: a reference to a missing file, or a directory or file that
+        cannot be read, is an error (the default); otherwise a warning, and
+        the reference is left as written or the path skipped.
     :param hashed_only: write only the hashed copies, not the original names.
     :param codings: the precompressed variants to write (default: all available).
     :param min_saving: keep a variant only when it saves at least this fraction.
@@ -157,7 +158,7 @@ def build(
     _check_directories(src, dest)
     prefix = normalize_prefix(prefix)
     # Everything that can fail on the sources is done before DEST is touched.
-    files = {f.name: f for f in _read_tree(src)}
+    files = {f.name: f for f in _read_tree(src, strict)}
     if STATICWRAP_MANIFEST in files:
         raise BuildError(
             f"{files[STATICWRAP_MANIFEST].path}: a source file cannot be named {STATICWRAP_MANIFEST} at the top "
@@ -299,20 +300,34 @@ def _check_directories(src: str, dest: str) -> None:
         )
 
 
-def _read_tree(src: str) -> list[SourceFile]:
+def _read_tree(src: str, strict: bool) -> list[SourceFile]:
     # The server's policy, so that the build publishes nothing the server
     # would hide: no dotfiles, no symlinks out of SRC or onto hidden names.
     # Old precompressed siblings are skipped too: the build writes them anew.
+    # What cannot be read stops a strict build: skipped, it would be missing
+    # from the deploy with nothing but a warning to say so.
+    unreadable = _refuse_unreadable if strict else None
     found = []
-    for directory in walk(source_root(src)):
+    for directory in walk(source_root(src), unreadable=unreadable):
         skip = directory.siblings_to_skip()
         for name, entry in directory.files.items():
             if name in skip:
                 continue
-            with open(entry.path, "rb") as handle:
-                data = handle.read()
+            try:
+                with open(entry.path, "rb") as handle:
+                    data = handle.read()
+            except OSError as error:
+                (unreadable or warn_unreadable)(entry.path, f"cannot be read ({error.strerror})")
+                continue
             found.append(SourceFile(directory.relative + name, entry.path, data, int(entry.stat.st_mtime)))
     return found
+
+
+def _refuse_unreadable(path: str, problem: str) -> None:
+    raise BuildError(
+        f"{path} {problem}: the build stops rather than leave it out (fix its permissions, remove it, "
+        "or build with --no-strict to skip it with a warning)"
+    )
 
 
 def _find_links(file: SourceFile, files: dict[str, SourceFile], prefix: str, strict: bool) -> None:

@@ -13,7 +13,7 @@ import errno
 import os
 import stat
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import NamedTuple
 
 from . import codings
@@ -97,9 +97,13 @@ class Walker:
     anything else the policy refuses, or cannot read, is a miss.
     """
 
-    def __init__(self, root: Root, config: Config) -> None:
+    def __init__(self, root: Root, config: Config, unreadable: Unreadable | None = None) -> None:
         self.root = root
         self.config = config
+        #: Told of each directory or entry that cannot be read; warns by
+        #: default. ``staticwrap build --strict`` raises instead: a deploy
+        #: must not silently ship without a folder.
+        self.unreadable = unreadable or warn_unreadable
         # The root's real path, resolved now (a root reached through a link
         # that is re-pointed, current -> v2, is the directory it leads to now),
         # and the root opened by that path: the two agree.
@@ -127,7 +131,7 @@ class Walker:
         except OSError as error:
             if is_transient(error):
                 raise
-            warn(f"cannot list directory {path} ({error.strerror}); its files are not served")
+            self.unreadable(path, f"cannot be listed ({error.strerror})")
             names = frozenset()
         return Place(fd, path, real, names)
 
@@ -167,7 +171,7 @@ class Walker:
         except OSError as error:
             if is_transient(error):
                 raise
-            warn(f"{path} cannot be read ({error.strerror}); not served")
+            self.unreadable(path, f"cannot be read ({error.strerror})")
             return None
         if not stat.S_ISLNK(st.st_mode):
             return Found(path, st, os.path.join(place.real, name))
@@ -259,7 +263,7 @@ def source_root(path: str) -> Root:
     return Root(path, os.path.realpath(path), "/", Manifest())
 
 
-def walk(root: Root, config: Config | None = None) -> Iterator[Directory]:
+def walk(root: Root, config: Config | None = None, unreadable: Unreadable | None = None) -> Iterator[Directory]:
     """Every directory under ``root`` with the regular files the policy allows, in name order.
 
     The one walk of the tree that the index scan, ``staticwrap build`` and
@@ -268,7 +272,7 @@ def walk(root: Root, config: Config | None = None) -> Iterator[Directory]:
     Depth first, with a stack of its own rather than recursion, so that no
     legal depth of tree can exhaust Python's stack.
     """
-    with Walker(root, config or Config.from_options()) as walker:
+    with Walker(root, config or Config.from_options(), unreadable) as walker:
         top = os.fstat(walker.top.fd)
         # Directories still to visit, the last to visit first: each with the
         # (device, inode) of its ancestors, which it must not lead back to.
@@ -295,10 +299,10 @@ def _enter(walker: Walker, found: Found) -> Place | None:
     try:
         place = walker.enter(found)
     except OSError as error:
-        warn(f"cannot list directory {found.path} ({error.strerror}); its files are not served")
+        walker.unreadable(found.path, f"cannot be listed ({error.strerror})")
         return None
     if place is None:
-        warn(f"cannot list directory {found.path} (it changed while the tree was read); its files are not served")
+        walker.unreadable(found.path, "cannot be listed (it changed while the tree was read)")
     return place
 
 
@@ -310,7 +314,7 @@ def _list(walker: Walker, place: Place) -> tuple[dict[str, Found], list[tuple[st
         try:
             found = walker.entry(place, name)
         except OSError as error:  # out of descriptors at startup: skipped, as unreadable
-            warn(f"{os.path.join(place.path, name)} cannot be read ({error.strerror}); not served")
+            walker.unreadable(os.path.join(place.path, name), f"cannot be read ({error.strerror})")
             continue
         if found is None:
             continue
@@ -339,6 +343,15 @@ def original_name(name: str) -> str:
         if name.endswith(suffix):
             return name[: -len(suffix)]
     return name
+
+
+#: Told of a path that cannot be read, and how: ``unreadable(path, "cannot be listed (Permission denied)")``.
+Unreadable = Callable[[str, str], None]
+
+
+def warn_unreadable(path: str, problem: str) -> None:
+    """The default :data:`Unreadable`: a warning, and the path is skipped."""
+    warn(f"{path} {problem}; not served")
 
 
 def warn(message: str) -> None:

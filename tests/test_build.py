@@ -15,6 +15,9 @@ import json
 import os
 import posixpath
 import re
+import shutil
+import subprocess
+import sys
 import warnings
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -29,6 +32,7 @@ from staticwrap.cli import main
 from staticwrap.errors import StaticwrapError, StaticwrapWarning
 from staticwrap.manifest import read_manifest
 from tests.conftest import MTIME, content_tag, write
+from tests.test_hardening import DAC_CAPABILITIES
 
 DECODERS: dict[str, Callable[[bytes], bytes]] = {
     ".br": brotli.decompress,
@@ -1312,3 +1316,45 @@ def test_build_rerun_with_fewer_codings_or_a_higher_saving_drops_variants(increm
     run(src, dest, codings=("gzip",), min_saving=0.999)
     assert not Path(f"{hashed}.gz").exists()
     assert load_manifest(dest)["files"]["js/main.js"].get("variants", {}) == {}
+
+
+# -- unreadable entries ----------------------------------------------------------------------
+
+
+def run_without_read_capabilities(args: list[str]) -> subprocess.CompletedProcess[str]:
+    """``python -m staticwrap ARGS`` unable to read what its modes forbid, even as root (setpriv)."""
+    command = [sys.executable, "-m", "staticwrap", *args]
+    if os.geteuid() == 0:
+        setpriv = shutil.which("setpriv")
+        if setpriv is None:
+            pytest.skip("setpriv(1) is not installed (util-linux): root would read every file")
+        command = [setpriv, f"--inh-caps={DAC_CAPABILITIES}", f"--bounding-set={DAC_CAPABILITIES}", *command]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
+    if done.returncode != 0 and done.stderr.startswith("setpriv"):
+        pytest.skip(f"setpriv cannot drop capabilities here: {done.stderr.strip()}")
+    return done
+
+
+@pytest.mark.parametrize("locked", ["fonts", "css/locked.css"], ids=["directory", "file"])
+def test_build_strict_stops_at_an_unreadable_entry_and_no_strict_skips_it(tmp_path: Path, locked: str) -> None:
+    src = make_tree(
+        tmp_path / "src",
+        {"css/site.css": "a { color: red }\n", "css/locked.css": "b {}\n", "fonts/a.woff2": b"wOF2" + bytes(60)},
+    )
+    (src / locked).chmod(0o000)
+    try:
+        strict = run_without_read_capabilities(["build", "--quiet", "--jobs", "1", str(src), str(tmp_path / "strict")])
+        lenient = run_without_read_capabilities(
+            ["build", "--quiet", "--jobs", "1", "--no-strict", str(src), str(tmp_path / "lenient")]
+        )
+    finally:
+        (src / locked).chmod(0o755)
+    assert strict.returncode == 2, strict.stderr
+    assert f"staticwrap: error: {src / locked} cannot be" in strict.stderr
+    assert "--no-strict" in strict.stderr
+    assert not (tmp_path / "strict").exists()
+    assert lenient.returncode == 0, lenient.stderr
+    assert f"{src / locked} cannot be" in lenient.stderr
+    assert "warning" in lenient.stderr
+    assert (tmp_path / "lenient" / "css" / "site.css").read_text() == "a { color: red }\n"
+    assert not (tmp_path / "lenient" / locked).exists()
