@@ -961,6 +961,65 @@ def test_example_project(tmp_path: Path) -> None:
     assert seen["integrity"] == files["pages/js/app.js"]["integrity"]
     assert files["pages/js/greet.js"]["hashed"].removeprefix("pages/js/") in seen["js"]
     assert seen["robots"].startswith("User-agent: *")
+    check_vendored_bootstrap(json.loads(run_example("-c", BOOTSTRAP_CLIENT, env=env)), files)
+
+
+BOOTSTRAP = "vendor/bootstrap-5.3.8/"
+
+# What a browser fetches of the Bootstrap the example vendors: the page's
+# <link> and <script>, then, as developer tools do, the map each names.
+BOOTSTRAP_CLIENT = """
+import json
+import brotli
+from webob import Request
+from webtest import TestApp
+from project.wsgi import application
+
+app = TestApp(application)
+page = app.get("/")
+seen = {}
+for tag, attribute in (("link", "href"), ("script", "src")):
+    for element in page.html.find_all(tag):
+        url = element.get(attribute)
+        if url and "bootstrap" in url:
+            body = Request.blank(url, headers={"Accept-Encoding": "br"}).get_response(application)
+            text = brotli.decompress(body.body).decode()
+            comment = text.rstrip().rsplit("sourceMappingURL=", 1)[1].rstrip(" */")
+            map_url = url.rsplit("/", 1)[0] + "/" + comment
+            source_map = app.get(map_url)
+            seen[url] = {
+                "integrity": element.get("integrity"),
+                "headers": dict(body.headers),
+                "text": text,
+                "map_url": map_url,
+                "map_status": source_map.status_int,
+                "map": source_map.json,
+            }
+print(json.dumps(seen))
+"""
+
+
+def check_vendored_bootstrap(seen: dict[str, Any], files: dict[str, Any]) -> None:
+    """Bootstrap 5's minified CSS and bundle, as vendored, built and served like the project's own files."""
+    vendored = EXAMPLE / "pages" / "static" / BOOTSTRAP
+    for name in ("css/bootstrap.min.css", "js/bootstrap.bundle.min.js"):
+        record = files[BOOTSTRAP + name]
+        url = "/static/" + record["hashed"]
+        assert url in seen, sorted(seen)
+        answer = seen[url]
+        assert answer["headers"]["Cache-Control"] == "public, max-age=31536000, immutable"
+        assert answer["headers"]["Content-Encoding"] == "br"
+        assert answer["integrity"] == record["integrity"]
+        original = (vendored / name).read_text()
+        map_record = files[BOOTSTRAP + name + ".map"]
+        # Only the sourceMappingURL changed: it names the map's hashed name.
+        assert answer["text"] == original.replace(
+            f"sourceMappingURL={Path(name).name}.map", f"sourceMappingURL={Path(map_record['hashed']).name}"
+        )
+        assert answer["map_url"] == "/static/" + map_record["hashed"]
+        assert answer["map_status"] == 200
+        # The map's sources were not shipped (../../scss/...): left as written.
+        assert answer["map"]["sources"] == json.loads((vendored / (name + ".map")).read_text())["sources"]
 
 
 # -- under Gunicorn: the body goes out through sendfile ---------------------------------------------
