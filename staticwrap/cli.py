@@ -78,7 +78,10 @@ def _parser() -> argparse.ArgumentParser:
     strictness = build.add_mutually_exclusive_group()
     strictness.add_argument("--strict", dest="strict", action="store_true", default=True, help=argparse.SUPPRESS)
     strictness.add_argument(
-        "--no-strict", dest="strict", action="store_false", help="warn about missing references and unreadable files instead of failing"
+        "--no-strict",
+        dest="strict",
+        action="store_false",
+        help="warn about missing references and unreadable files instead of failing",
     )
     _add_compress_options(build)
     build.set_defaults(run=_build_command)
