@@ -153,7 +153,7 @@ PACKAGES: tuple[Package, ...] = (
         "1.0.4",
         "sha512-Ffb6YGXDiZYX3cqvSbHWqQ8+LkX6tVoTcZuVB3lm93sbAVXlO0D6QlOTMnV6g18gILpAXqkG2z9hf9z4hCjz2g==",
         "css",
-        "CSS framework, large stylesheets with data: URLs",
+        "CSS framework: large stylesheets, their maps and minified copies",
     ),
     _npm(
         "leaflet",
@@ -241,7 +241,7 @@ PACKAGES: tuple[Package, ...] = (
         "3.1.1",
         "sha512-983Vyg8NwUE7JkZ6NmOqpCZ+sh1bKv2iYTlUkzlWmA5JD2acKoxd4KVxbMmxX/85mtfdnDmTFoNKcg5DGAvxNQ==",
         "",
-        "ES modules across directories (preact/ imports 'preact' and ../dist/)",
+        "ES modules in several directories, importing the bare 'preact' and 'htm' (left as written)",
     ),
     _npm(
         "@popperjs/core",
