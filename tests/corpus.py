@@ -251,6 +251,13 @@ PACKAGES: tuple[Package, ...] = (
         "ESM tree of ~90 modules importing each other, plus UMD and CJS",
     ),
     _npm(
+        "@shoelace-style/shoelace",
+        "2.20.1",
+        "sha512-FSghU95jZPGbwr/mybVvk66qRZYpx5FkXL+vLNpy1Vp8UsdwSxXjIHE3fsvMbKWTKi9UFfewHTkc5e7jAqRYoQ==",
+        "cdn",
+        "web components: 2,900 ES modules and shared chunks importing each other, CSS themes, SVG icons",
+    ),
+    _npm(
         "chart.js",
         "4.6.2",
         "sha512-xachB+pPHjp0syJi7llUBA1w3kMYl6NF3o7eVrvjnWCT+IB2zMaF2pX5UYDiwbbfsioFEIRnAjreNOMsGj5TIA==",
