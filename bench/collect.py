@@ -22,6 +22,7 @@ every process it started (compression workers included).
 from __future__ import annotations
 
 import argparse
+import ctypes
 import json
 import os
 import resource
@@ -69,8 +70,36 @@ class Outcome:
     br_saved: int = 0
 
 
+_PR_SET_CHILD_SUBREAPER = 36  # prctl(2)
+
+
+def adopt_orphans() -> None:
+    """Become the parent of this process's orphaned descendants, so that their CPU time is counted.
+
+    A compression worker pool may start a server process (multiprocessing's
+    forkserver) that its command never waits for: orphaned, its CPU time and
+    its workers' would be lost to ``RUSAGE_CHILDREN``. As a subreaper, this
+    process adopts it, and :func:`_reap` waits for it.
+    """
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_CHILD_SUBREAPER) failed")
+
+
+def _reap() -> None:
+    while True:
+        try:
+            os.wait()
+        except ChildProcessError:
+            return
+
+
 def collectstatic(storage: Storage, root: Path, dirs: Sequence[tuple[str, str]]) -> Run:
-    """One ``collectstatic --noinput`` in a fresh process; raises RuntimeError with its output on failure."""
+    """One ``collectstatic --noinput`` in a fresh process; raises RuntimeError with its output on failure.
+
+    The CPU time is that of the command and of every process it started,
+    compression workers included (see :func:`adopt_orphans`).
+    """
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "bench.collect_settings",
@@ -90,6 +119,7 @@ def collectstatic(storage: Storage, root: Path, dirs: Sequence[tuple[str, str]])
         timeout=3600,
         check=False,
     )
+    _reap()  # the adopted descendants, which may outlive the command by a moment
     wall = time.perf_counter() - started
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if done.returncode != 0:
@@ -119,6 +149,7 @@ def run(
     storages: Sequence[Storage] = STORAGES,
     progress: Callable[[str], None] = lambda message: None,
 ) -> dict[str, Outcome]:
+    adopt_orphans()
     outcomes = {storage.name: Outcome() for storage in storages}
     for number in range(rounds):
         order = list(storages[number % len(storages) :]) + list(storages[: number % len(storages)])
