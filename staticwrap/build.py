@@ -35,6 +35,7 @@ import hashlib
 import json
 import os
 import posixpath
+import stat
 import time
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -275,7 +276,8 @@ def _write_build(
     for file, result in zip(files.values(), results, strict=True):
         _prune_siblings(result.path, written_codings, transaction)
         if not hashed_only:
-            _copy_siblings(os.path.join(dest, file.hashed), os.path.join(dest, file.name), transaction)
+            hashed_path, logical_path = os.path.join(dest, file.hashed), os.path.join(dest, file.name)
+            _copy_siblings(hashed_path, logical_path, transaction, file.name in reused)
         records[file.name] = _record(file, result, old.files.get(file.name) if file.name in reused else None)
     manifest_path = os.path.join(dest, STATICWRAP_MANIFEST)
     transaction.expect([manifest_path])
@@ -493,14 +495,20 @@ def _prune_siblings(path: str, codings: Sequence[str], transaction: Transaction)
             os.remove(path + suffix)
 
 
-def _copy_siblings(hashed_path: str, logical_path: str, transaction: Transaction) -> None:
+def _copy_siblings(hashed_path: str, logical_path: str, transaction: Transaction, trusted: bool) -> None:
     # The copy under the logical name has the same bytes as the hashed one:
     # its variants are copies, not a second (slow) compression; written only
     # when they differ, and atomically, as a server may be reading them.
+    # ``trusted``: the hashed variants are the ones the previous manifest
+    # recorded, so a copy with their size and time is taken to be theirs
+    # too, as that manifest is trusted, without reading either.
     for _, suffix in SIBLING_SUFFIXES:
         source, target = hashed_path + suffix, logical_path + suffix
         if os.path.isfile(source):
-            data, st = _read(source), os.stat(source)
+            st = os.stat(source)
+            if trusted and _same_size_and_time(target, st):
+                continue
+            data = _read(source)
             if not os.path.isfile(target) or os.path.islink(target) or _read(target) != data:
                 # os.replace swaps the directory entry: a link is replaced,
                 # never written through, and readers see old or new bytes.
@@ -512,6 +520,14 @@ def _copy_siblings(hashed_path: str, logical_path: str, transaction: Transaction
         elif os.path.isfile(target):
             transaction.preserve(target)
             os.remove(target)
+
+
+def _same_size_and_time(path: str, st: os.stat_result) -> bool:
+    try:
+        other = os.lstat(path)
+    except FileNotFoundError:
+        return False
+    return stat.S_ISREG(other.st_mode) and (other.st_size, other.st_mtime_ns) == (st.st_size, st.st_mtime_ns)
 
 
 def _unchanged_variants(
