@@ -202,6 +202,8 @@ def render(outcomes: dict[str, Outcome], description: str, rounds: int) -> str:
     if ours is not None and ours.cold and theirs is not None and theirs.cold:
         ratio = _median(theirs.cold, "wall") / _median(ours.cold, "wall")
         lines.append(f"- WhiteNoise cold ÷ staticwrap cold: **{ratio:.2f}×** (target: at least 2×)")
+        cpu = _median(theirs.cold, "cpu") / _median(ours.cold, "cpu")
+        lines.append(f"- WhiteNoise cold CPU ÷ staticwrap cold CPU: {cpu:.2f}× (the work each does, on every core)")
     if ours is not None and ours.cold and ours.rerun:
         ratio = _median(ours.cold, "wall") / _median(ours.rerun, "wall")
         lines.append(f"- staticwrap cold ÷ staticwrap unchanged rerun: **{ratio:.1f}×** (target: at least 10×)")
