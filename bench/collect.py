@@ -36,6 +36,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from . import machine
+
 REPO = Path(__file__).resolve().parent.parent
 RESULTS = REPO / "bench" / "results" / "collectstatic.md"
 
@@ -184,6 +186,10 @@ def render(outcomes: dict[str, Outcome], description: str, rounds: int) -> str:
         description,
         "",
         f"Medians of {rounds} interleaved rounds; each build in a fresh process.",
+        "",
+        "| machine | |",
+        "|---|---|",
+        *(f"| {label} | {value} |" for label, value in machine.describe({"Django": machine.package_version("django")})),
         "",
         "| storage | cold build (s) | cold CPU (s) | unchanged rerun (s) | rerun CPU (s) | files | bytes saved by br |",
         "|---|---:|---:|---:|---:|---:|---:|",
