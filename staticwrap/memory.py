@@ -183,9 +183,14 @@ class BodyCache:
             return None
         self._watcher.sync()  # deliver the events of changes made while it was read
         with self._watcher.lock:
-            # Still registered: no event touched its path since before it was read.
+            # Still registered: no event touched its path since before it was
+            # read. And, with every event so far delivered, the file is still
+            # the one indexed (one stat per body kept): under threads, a
+            # replacement's events can be delivered to another registration
+            # of this variant, or before this one was made; from here on, a
+            # change is heard by the watches this entry holds.
             entry = self._entries.get(id(variant))
-            if entry is not None and self.used + entry.cost <= self.budget:
+            if entry is not None and self.used + entry.cost <= self.budget and check_fresh(facts) is None:
                 variant.body = data
                 self.used += entry.cost
                 return data

@@ -73,18 +73,25 @@ def swap_tree(base: Path) -> tuple[Path, Path]:
 
 
 @contextlib.contextmanager
-def swapping(first: Path, second: Path) -> Iterator[None]:
-    """Another process exchanging ``first`` and ``second`` until the block ends, then both put back."""
-    process = subprocess.Popen([sys.executable, "-c", SWAPPER, str(first), str(second)], stdout=subprocess.PIPE)
+def running(script: str, *args: str, ready: bytes) -> Iterator[None]:
+    """``python -c SCRIPT ARGS`` in another process, from its ``ready`` line until the block ends."""
+    process = subprocess.Popen([sys.executable, "-c", script, *args], stdout=subprocess.PIPE)
     try:
         assert process.stdout is not None
-        assert process.stdout.readline() == b"swapping\n"
+        assert process.stdout.readline() == ready + b"\n"
         yield
     finally:
         process.kill()
         process.wait()
         assert process.stdout is not None
         process.stdout.close()
+
+
+@contextlib.contextmanager
+def swapping(first: Path, second: Path) -> Iterator[None]:
+    """Another process exchanging ``first`` and ``second`` until the block ends, then both put back."""
+    with running(SWAPPER, str(first), str(second), ready=b"swapping"):
+        yield
     if first.is_symlink():  # stopped between two exchanges: put the directory back
         tmp = first.with_name("tmp")
         first.rename(tmp)
@@ -192,16 +199,8 @@ def first_version(base: Path) -> Path:
 @contextlib.contextmanager
 def deploying(base: Path) -> Iterator[None]:
     """DEPLOYER at work in ``base`` until the block ends."""
-    process = subprocess.Popen([sys.executable, "-c", DEPLOYER, str(base)], stdout=subprocess.PIPE)
-    try:
-        assert process.stdout is not None
-        assert process.stdout.readline() == b"deploying\n"
+    with running(DEPLOYER, str(base), ready=b"deploying"):
         yield
-    finally:
-        process.kill()
-        process.wait()
-        assert process.stdout is not None
-        process.stdout.close()
 
 
 def version_answer(status: int, body: bytes) -> str:
