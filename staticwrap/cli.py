@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import socket
 import sys
 import time
 import warnings
@@ -63,7 +64,7 @@ def _parser() -> argparse.ArgumentParser:
     _add_index_options(serve)
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")
     serve.add_argument(
-        "--port", type=int, default=8000, help="port to listen on, 0 for any free one (default: %(default)s)"
+        "--port", type=_port, default=8000, help="port to listen on, 0 for any free one (default: %(default)s)"
     )
     serve.add_argument("--autorefresh", action="store_true", help="see files added or changed after startup")
     serve.set_defaults(run=_serve)
@@ -184,16 +185,47 @@ def _build(args: argparse.Namespace, **extra: Any) -> StaticWrap:
     )
 
 
+def _port(text: str) -> int:
+    """A TCP port number (0 asks the system for a free one), for ``--port``."""
+    try:
+        port = int(text)
+    except ValueError:
+        port = -1
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a port: give a number from 1 to 65535, or 0 for any free one"
+        )
+    return port
+
+
+def _listening(host: str, port: int) -> socket.socket:
+    """A socket listening on ``host`` and ``port``; a :class:`StaticwrapError` that says what to change if it cannot."""
+    try:
+        family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+        return socket.create_server((host, port), family=family)
+    except OSError as error:
+        # create_server appends the address to strerror: say the cause alone.
+        gai = isinstance(error, socket.gaierror)
+        reason = os.strerror(error.errno) if error.errno and not gai else error.strerror or str(error)
+        raise StaticwrapError(
+            f"cannot listen on {host} port {port} ({reason}): choose another "
+            "--port (0 for any free one; below 1024 needs privileges) or --host"
+        ) from None
+
+
 def _serve(args: argparse.Namespace) -> int:
     from werkzeug.serving import make_server
 
     # Show skipped files once at startup, not as errors.
     warnings.simplefilter("default")
     app = _build(args, autorefresh=args.autorefresh)
-    server = make_server(args.host, args.port, app, threaded=True)
+    # Bound here, not by werkzeug, which prints its own text and exits when
+    # it cannot bind: a busy, privileged or unknown address gets our message.
+    with _listening(args.host, args.port) as listening:
+        server = make_server(args.host, args.port, app, threaded=True, fd=listening.fileno())
     host = f"[{args.host}]" if ":" in args.host else args.host
     print(
-        f"staticwrap {__version__}: serving {args.directory} at http://{host}:{server.server_port}{app.index.roots[0].prefix}"
+        f"staticwrap {__version__}: serving {args.directory} at http://{host}:{server.socket.getsockname()[1]}{app.index.roots[0].prefix}"
     )
     print("Press Ctrl-C to stop.", flush=True)
     try:

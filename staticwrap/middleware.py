@@ -13,6 +13,7 @@ from ._syntax import SAFE_IN_PATH, SAFE_METHODS
 from .asset import Asset, FileFacts, Redirect
 from .body import Stale, check_fresh, file_body, memory_body, open_checked
 from .config import Config
+from .errors import ConfigurationError
 from .index import Entry, Index, Vanished
 from .manifest import FileRecord
 from .memory import memory_cache
@@ -54,6 +55,12 @@ class StaticWrap:
         prefix: str = "/",
         **options: Any,
     ) -> None:
+        if application is not None and not callable(application):
+            raise ConfigurationError(
+                f"StaticWrap's first argument is the WSGI application to wrap, not {application!r}: write "
+                f"StaticWrap(application, {application!r}, prefix=...), or StaticWrap(None, {application!r}) "
+                "to serve the files alone"
+            )
         self.application = application if application is not None else not_found
         self.use_config(Config.from_keywords(options))
         if root is not None:

@@ -8,6 +8,7 @@ import importlib.metadata
 import os
 import queue
 import re
+import socket
 import subprocess
 import sys
 import threading
@@ -258,3 +259,33 @@ def test_serve_unknown_path_returns_404(served: Served) -> None:
     status, _, _ = get(served, "/nope.txt")
 
     assert status == 404
+
+
+# -- serve: an address it cannot use is a message, not a traceback ----------------------------------
+
+
+@pytest.mark.parametrize("port", ["-1", "99999", "http"])
+def test_serve_refuses_a_port_that_is_not_one(tree: Path, port: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["serve", str(tree), "--port", port])
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    assert f"'{port}' is not a port: give a number from 1 to 65535, or 0 for any free one" in err
+    assert "Traceback" not in err
+
+
+def test_serve_on_a_busy_port_says_which_and_what_to_do(tree: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        status = main(["serve", str(tree), "--port", str(port)])
+    assert status == 2
+    err = capsys.readouterr().err
+    assert f"cannot listen on 127.0.0.1 port {port} (Address already in use): choose another --port" in err
+
+
+def test_serve_on_an_unknown_host_says_so(tree: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    status = main(["serve", str(tree), "--host", "no-such-host.invalid", "--port", "0"])
+    assert status == 2
+    assert "cannot listen on no-such-host.invalid port 0" in capsys.readouterr().err

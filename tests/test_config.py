@@ -400,3 +400,13 @@ def test_every_option_is_documented_in_the_docstring_and_the_options_page() -> N
     for name in sorted(OPTION_NAMES):
         assert f":param {name}:" in docstring, name
         assert f"``{name}``" in page, name
+
+
+def test_a_directory_given_where_the_application_goes_is_refused_at_once(tmp_path: Path) -> None:
+    # StaticWrap("public/", prefix="/"): every request would raise "'str' object is not callable".
+    with pytest.raises(ConfigurationError) as raised:
+        StaticWrap(str(tmp_path), prefix="/")  # type: ignore[arg-type]
+    message = str(raised.value)
+    assert "first argument is the WSGI application to wrap" in message
+    assert f"StaticWrap(application, {str(tmp_path)!r}, prefix=...)" in message
+    assert f"StaticWrap(None, {str(tmp_path)!r})" in message
