@@ -47,6 +47,7 @@ from . import __version__, compress, references
 from .atomic import write_atomic
 from .codings import SIBLING_SUFFIXES, WRITTEN_SUFFIXES, Digest, hash_file
 from .errors import StaticwrapError, StaticwrapWarning
+from .facts import trusted
 from .manifest import STATICWRAP_MANIFEST, FileRecord, Manifest, VariantRecord, read_manifest, write_manifest
 from .resolve import (
     HASH_LENGTH,
@@ -546,18 +547,17 @@ def _unchanged_variants(
         return None
     if set(record.variants) != set(codings):
         return None
-    mtime_ns = record.mtime * 1_000_000_000
-    expected = {"": record.size} | {WRITTEN_SUFFIXES[c]: v.size for c, v in record.variants.items()}
+    if trusted(record, os.stat(path)) is None:  # the output was just written: it exists
+        return None
+    expected = {WRITTEN_SUFFIXES[coding]: variant.size for coding, variant in record.variants.items()}
     for _, suffix in SIBLING_SUFFIXES:
-        expected.setdefault(suffix, -1)  # a sibling the build did not write must not be there
-    for suffix, size in expected.items():
         try:
             st = os.stat(path + suffix)
         except FileNotFoundError:
-            if size < 0:
-                continue
-            return None
-        if size < 0 or st.st_size != size or st.st_mtime_ns != mtime_ns:
+            if suffix in expected:
+                return None
+            continue  # a sibling the build did not write must not be there
+        if suffix not in expected or trusted(record, st, expected[suffix]) is None:
             return None
     if any(variant.size > keep_ratio * record.size for variant in record.variants.values()):
         return None
