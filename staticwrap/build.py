@@ -9,11 +9,14 @@ The steps, in order:
 3. Order the files so that each comes after the files it refers to; a real
    cycle is an error that names it.
 4. In that order, rewrite each file's references to the hashed names of their
-   targets, hash the result (SHA-256), and name it ``name.<12 hex>.ext``.
+   targets, hash the result (SHA-256), and name it ``name.<12 hex>.ext``;
+   refuse two files that would be written under one name.
 5. With ``DEST`` locked, write what changed (the hashed copy and, unless
-   ``hashed_only``, the copy under the original name), precompress in
-   parallel, write ``staticwrap.json``, and only then remove what an earlier
-   build wrote and this one does not.
+   ``hashed_only``, the copy under the original name), largest file first,
+   each handed to the compression workers as soon as it is written; copy
+   each file's variants to its original name as they come back; write
+   ``staticwrap.json``, and only then remove what an earlier build wrote
+   and this one does not.
 
 Every hashed name describes exactly the bytes written under it. A source
 map's ``file`` field (informational, ECMA-426) is therefore left as written:
@@ -45,7 +48,7 @@ from typing import Any
 
 from . import __version__, compress, references
 from .atomic import write_atomic
-from .codings import SIBLING_SUFFIXES, WRITTEN_SUFFIXES, Digest, hash_file
+from .codings import SIBLING_SUFFIXES, WRITTEN_SUFFIXES, Digest
 from .errors import StaticwrapError, StaticwrapWarning
 from .facts import trusted
 from .manifest import STATICWRAP_MANIFEST, FileRecord, Manifest, VariantRecord, read_manifest, write_manifest
@@ -188,6 +191,7 @@ def build(
         order = dependency_order(files, edges)
     for name in order:
         _rewrite(files[name], files)
+    _refuse_shared_outputs(files.values(), hashed_only)
 
     created = not os.path.isdir(dest)
     os.makedirs(dest, exist_ok=True)
@@ -213,6 +217,25 @@ def build(
         if created:
             with contextlib.suppress(OSError):  # not empty: the build succeeded
                 os.rmdir(dest)
+
+
+def _refuse_shared_outputs(files: Iterable[SourceFile], hashed_only: bool) -> None:
+    """Refuse two files that would be written under one name: the bytes of one would be lost.
+
+    It happens only when a source file is already named as another's hashed
+    copy (``app.<its hash>.css`` beside ``app.css``), such as a build's
+    output copied back into SRC.
+    """
+    owners: dict[str, str] = {}
+    for file in files:
+        for output in [file.hashed] if hashed_only else [file.hashed, file.name]:
+            other = owners.setdefault(output, file.name)
+            if other != file.name:
+                raise BuildError(
+                    f"{output}: both {other} and {file.name} would be written under this name, as one of them "
+                    f"is named like the hashed copy of the other; rename or remove {output} in SRC "
+                    "(is it the output of an earlier build?)"
+                )
 
 
 @contextlib.contextmanager
@@ -241,45 +264,49 @@ def _write_build(
     transaction: Transaction,
 ) -> BuildResult:
     old = read_manifest(dest)
-    written, outputs = _write_outputs(files.values(), dest, hashed_only, transaction)
     done = iter(range(1, len(files) + 1))
+    keep_ratio = compress.keep_ratio(min_saving)
+    results: dict[str, compress.CompressResult] = {}
+    reused: set[str] = set()
+    written = 0
+    outputs: set[str] = set()
 
-    def report(result: compress.CompressResult) -> None:
+    records: dict[str, FileRecord] = {}
+
+    def finish(file: SourceFile, result: compress.CompressResult) -> None:
+        results[file.name] = result
+        records[file.name] = _record(file, result, old.files.get(file.name) if file.name in reused else None)
         if progress is not None:
             progress(next(done), len(files), os.path.relpath(result.path, dest))
-
-    # Outputs that the previous build compressed, unchanged since: their
-    # variants are taken from its manifest, with no worker and no decoding.
-    keep_ratio = compress.keep_ratio(min_saving)
-    reused: dict[str, compress.CompressResult] = {}
-    for file in files.values():
-        path = os.path.join(dest, file.hashed)
-        result = _unchanged_variants(path, old.files.get(file.name), file.hashed, written_codings, keep_ratio)
-        if result is not None:
-            reused[file.name] = result
-            report(result)
-    todo = [file for file in files.values() if file.name not in reused]
-    hashed_paths = [os.path.join(dest, f.hashed) for f in todo]
-    # The workers write and remove siblings in other processes: their
-    # paths are preserved beforehand, all of them.
-    transaction.expect(path + suffix for path in hashed_paths for _, suffix in SIBLING_SUFFIXES)
-    compressed = compress.compress_paths(
-        hashed_paths,
-        undo=transaction.undo,
-        codings=written_codings,
-        min_saving=min_saving,
-        jobs=jobs,
-        progress=report,
-    )
-    by_name = {**reused, **{file.name: result for file, result in zip(todo, compressed, strict=True)}}
-    results = [by_name[name] for name in files]
-    records = {}
-    for file, result in zip(files.values(), results, strict=True):
         _prune_siblings(result.path, written_codings, transaction)
         if not hashed_only:
-            hashed_path, logical_path = os.path.join(dest, file.hashed), os.path.join(dest, file.name)
-            _copy_siblings(hashed_path, logical_path, transaction, file.name in reused)
-        records[file.name] = _record(file, result, old.files.get(file.name) if file.name in reused else None)
+            _copy_siblings(result.path, os.path.join(dest, file.name), transaction, file.name in reused)
+
+    waiting: dict[str, SourceFile] = {}
+    with compress.Workers(codings=written_codings, min_saving=min_saving, jobs=jobs, undo=transaction.undo) as workers:
+        # Each file goes to the workers as soon as it is written, largest
+        # first (see compress.compress_paths): compressing, the slow part,
+        # starts with the first file, and this process writes the others,
+        # then copies finished variants, while the workers encode.
+        for file in sorted(files.values(), key=lambda file: -len(file.output)):
+            names = [file.hashed] if hashed_only else [file.hashed, file.name]
+            outputs.update(names)
+            written += _write_copies([os.path.join(dest, name) for name in names], file.output, transaction)
+            path = os.path.join(dest, file.hashed)
+            # An output the previous build compressed, unchanged since: its
+            # variants are taken from its manifest, with no worker and no decoding.
+            result = _unchanged_variants(path, old.files.get(file.name), file.hashed, written_codings, keep_ratio)
+            if result is not None:
+                reused.add(file.name)
+                finish(file, result)
+                continue
+            # The workers write and remove siblings in other processes:
+            # their paths are preserved beforehand.
+            transaction.expect(path + suffix for _, suffix in SIBLING_SUFFIXES)
+            waiting[path] = file
+            workers.submit(path)
+        for result in workers.completed():
+            finish(waiting[result.path], result)
     manifest_path = os.path.join(dest, STATICWRAP_MANIFEST)
     transaction.expect([manifest_path])
     write_manifest(manifest_path, records, f"staticwrap {__version__}", HASH_LENGTH, undo=transaction.undo)
@@ -287,7 +314,8 @@ def _write_build(
     # files of the previous build go: a server or a page never meets a
     # manifest that names a file already removed.
     removed = _remove_stale(dest, old, outputs, transaction)
-    return BuildResult(len(files), written, removed, results, time.monotonic() - started, Manifest.of(records))
+    ordered = [results[name] for name in files]
+    return BuildResult(len(files), written, removed, ordered, time.monotonic() - started, Manifest.of(records))
 
 
 def _check_directories(src: str, dest: str) -> None:
@@ -423,18 +451,6 @@ def _dump_map(data: dict[str, Any]) -> bytes:
     return json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
-def _write_outputs(
-    files: Iterable[SourceFile], dest: str, hashed_only: bool, transaction: Transaction
-) -> tuple[int, set[str]]:
-    written = 0
-    outputs: set[str] = set()
-    for file in files:
-        names = [file.hashed] if hashed_only else [file.hashed, file.name]
-        outputs.update(names)
-        written += _write_copies([os.path.join(dest, name) for name in names], file.output, transaction)
-    return written, outputs
-
-
 def _write_copies(paths: list[str], data: bytes, transaction: Transaction) -> bool:
     """Write ``data`` at each path unless all already hold it; returns whether anything changed."""
     old_mtimes = []
@@ -562,7 +578,8 @@ def _unchanged_variants(
     if any(variant.size > keep_ratio * record.size for variant in record.variants.values()):
         return None
     sizes = {coding: variant.size for coding, variant in record.variants.items()}
-    return compress.CompressResult(path, record.size, sizes, tuple(sizes), False)
+    tags = {coding: variant.etag for coding, variant in record.variants.items()}
+    return compress.CompressResult(path, record.size, sizes, tuple(sizes), False, tags)
 
 
 def _record(file: SourceFile, result: compress.CompressResult, reused: FileRecord | None = None) -> FileRecord:
@@ -573,7 +590,7 @@ def _record(file: SourceFile, result: compress.CompressResult, reused: FileRecor
         if reused is not None:
             variants[coding] = reused.variants[coding]
         else:
-            variants[coding] = VariantRecord(size, hash_file(result.path + WRITTEN_SUFFIXES[coding]).tag)
+            variants[coding] = VariantRecord(size, result.tags[coding])
     return FileRecord(
         hashed=file.hashed,
         size=len(file.output),

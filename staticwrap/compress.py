@@ -13,9 +13,10 @@ import gzip
 import multiprocessing
 import os
 import stat
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from fractions import Fraction
+from types import TracebackType
 from typing import NamedTuple
 
 import brotli
@@ -92,6 +93,9 @@ class CompressResult(NamedTuple):
     reused: tuple[str, ...]
     #: True if the file was not considered at all (its extension, or an empty file).
     skipped: bool
+    #: The ETag value of each variant kept, by coding: the hash of the bytes
+    #: that were checked to decode, so that nobody reads the file again for it.
+    tags: Mapping[str, str]
 
 
 def should_compress(name: str) -> bool:
@@ -164,28 +168,29 @@ def compress_file(
     wanted = _check_codings(codings)
     ratio = keep_ratio(min_saving)
     if not should_compress(path):
-        return CompressResult(path, os.stat(path).st_size, {}, (), True)
+        return CompressResult(path, os.stat(path).st_size, {}, (), True, {})
     with open(path, "rb") as file:
         original = os.fstat(file.fileno())
         data = file.read()
     if not data:
-        return CompressResult(path, 0, {}, (), True)
+        return CompressResult(path, 0, {}, (), True, {})
     # The digest of exactly the bytes encoded, so a file changed while we
     # work is caught by the check rather than half-described.
     digest = digest_bytes(data)
     limit = ratio * len(data)
     sizes: dict[str, int] = {}
+    tags: dict[str, str] = {}
     reused: list[str] = []
     for coding in wanted:
         target = path + WRITTEN_SUFFIXES[coding]
-        if (size := _reusable(target, coding, digest, original, limit)) is not None:
-            sizes[coding] = size
+        if (kept := _reusable(target, coding, digest, original, limit)) is not None:
+            sizes[coding], tags[coding] = kept
             reused.append(coding)
             continue
         variant = encode(data, coding)
         if len(variant) <= limit:
             save_before_change(undo, target)
-            _write(target, variant, coding, digest, original)
+            tags[coding] = _write(target, variant, coding, digest, original)
             sizes[coding] = len(variant)
     for coding, suffix in SIBLING_SUFFIXES:
         sibling = path + suffix
@@ -194,29 +199,37 @@ def compress_file(
                 _remove(sibling, undo)
         elif coding in CODINGS and os.path.lexists(sibling) and _stale(sibling, coding, digest, len(data)):
             _remove(sibling, undo)  # the server would refuse it anyway
-    return CompressResult(path, len(data), sizes, tuple(reused), False)
+    return CompressResult(path, len(data), sizes, tuple(reused), False, tags)
 
 
 def _stale(sibling: str, coding: str, digest: Digest, size: int) -> bool:
     return check_sibling(sibling, coding, digest, size).problem is not None
 
 
-def _reusable(target: str, coding: str, digest: Digest, original: os.stat_result, limit: Fraction) -> int | None:
+def _reusable(
+    target: str, coding: str, digest: Digest, original: os.stat_result, limit: Fraction
+) -> tuple[int, str] | None:
+    """The size and ETag value of an existing sibling that may stay as it is, or None."""
     try:
         sibling = os.stat(target)
     except FileNotFoundError:
         return None
     if not stat.S_ISREG(sibling.st_mode) or sibling.st_mtime_ns < original.st_mtime_ns or sibling.st_size > limit:
         return None
-    return None if _stale(target, coding, digest, original.st_size) else sibling.st_size
+    check = check_sibling(target, coding, digest, original.st_size)
+    return None if check.digest is None else (sibling.st_size, check.digest.tag)
 
 
-def _write(target: str, variant: bytes, coding: str, digest: Digest, original: os.stat_result) -> None:
+def _write(target: str, variant: bytes, coding: str, digest: Digest, original: os.stat_result) -> str:
+    """Write a variant atomically once it is checked to decode to the original; returns its ETag value."""
+    checked: list[Digest] = []
+
     def refuse_if_wrong(temporary: str) -> None:
         check = check_sibling(temporary, coding, digest, original.st_size)
-        if check.problem is not None:
+        if check.digest is None:
             source = target[: -len(WRITTEN_SUFFIXES[coding])]
             raise CompressError(f"the {coding} encoding of {source} is wrong and was not written: {check.problem}")
+        checked.append(check.digest)
 
     # The sibling is readable whenever the original is (no execute or setuid
     # bits), and has its mtime: tools that compare mtimes (rsync -u, make,
@@ -228,6 +241,7 @@ def _write(target: str, variant: bytes, coding: str, digest: Digest, original: o
         mtime_ns=original.st_mtime_ns,
         check=refuse_if_wrong,
     )
+    return checked[0].tag
 
 
 def _remove(path: str, undo: str | None) -> None:
@@ -279,41 +293,85 @@ def compress_paths(
     :raises CompressError: a variant written does not decode to its original.
     :raises ConfigurationError: ``codings``, ``min_saving`` or ``jobs`` cannot be used.
     """
-    wanted = check_options(codings, min_saving, jobs)
-    results: list[CompressResult | None] = [None] * len(paths)
+    results: dict[str, CompressResult] = {}
+    with Workers(codings=codings, min_saving=min_saving, jobs=jobs, undo=undo) as workers:
+        # Largest first: brotli at quality 11 takes seconds for a large bundle,
+        # and one started last would keep a single worker busy while the others
+        # have nothing left to do.
+        for path in sorted(paths, key=lambda path: -_size(path)):
+            workers.submit(path)
+        for result in workers.completed():
+            results[result.path] = result
+            if progress is not None:
+                progress(result)
+    return [results[path] for path in paths]
 
-    def done(index: int, result: CompressResult) -> None:
-        results[index] = result
-        if progress is not None:
-            progress(result)
 
-    todo: list[int] = []
-    for index, path in enumerate(paths):
-        if should_compress(path):
-            todo.append(index)
-        else:  # only a stat: not worth a trip to another process
-            done(index, compress_file(path, codings=wanted, min_saving=min_saving, undo=undo))
-    workers = min(jobs or os.cpu_count() or 1, len(todo))
-    # Largest first: brotli at quality 11 takes seconds for a large bundle,
-    # and one started last would keep a single worker busy while the others
-    # have nothing left to do.
-    todo.sort(key=lambda index: -_size(paths[index]))
-    if workers <= 1:
-        for index in todo:
-            done(index, compress_file(paths[index], codings=wanted, min_saving=min_saving, undo=undo))
-    else:
-        with ProcessPoolExecutor(max_workers=workers, mp_context=_process_context()) as pool:
-            futures: dict[Future[CompressResult], int] = {
-                pool.submit(compress_file, paths[index], codings=wanted, min_saving=min_saving, undo=undo): index
-                for index in todo
-            }
-            try:
-                for future in as_completed(futures):
-                    done(futures[future], future.result())
-            except BaseException:
-                pool.shutdown(cancel_futures=True)  # do not start files after a failure
-                raise
-    return [result for result in results if result is not None]
+class Workers:
+    """:func:`compress_file` on paths handed in one by one, in worker processes; a context manager.
+
+    A caller that produces the files itself (the build writes them) hands
+    each in as soon as it is written, so that compression, the slow part,
+    starts with the first file rather than after the last. Results come out
+    of :meth:`completed` in the order the files finish.
+
+    :param jobs: the number of processes; ``None`` for one per CPU, ``1`` to work in this process.
+    :raises ConfigurationError: ``codings``, ``min_saving`` or ``jobs`` cannot be used.
+    """
+
+    def __init__(
+        self,
+        *,
+        codings: Sequence[str] = CODINGS,
+        min_saving: float = DEFAULT_MIN_SAVING,
+        jobs: int | None = None,
+        undo: str | None = None,
+    ) -> None:
+        self._codings = check_options(codings, min_saving, jobs)
+        self._min_saving = min_saving
+        self._undo = undo
+        self._workers = jobs or os.cpu_count() or 1
+        self._pool: ProcessPoolExecutor | None = None
+        self._running: set[Future[CompressResult]] = set()
+        self._done: list[CompressResult] = []
+
+    def submit(self, path: str) -> None:
+        """Compress ``path``: in a worker, or here if that is cheaper (a file not worth compressing)."""
+        if self._workers <= 1 or not should_compress(path):
+            # Without workers, or only a stat: not worth a trip to another process.
+            self._done.append(self._compress(path))
+            return
+        if self._pool is None:
+            self._pool = ProcessPoolExecutor(max_workers=self._workers, mp_context=_process_context())
+        future = self._pool.submit(
+            compress_file, path, codings=self._codings, min_saving=self._min_saving, undo=self._undo
+        )
+        self._running.add(future)
+
+    def completed(self) -> Iterator[CompressResult]:
+        """Each result of the files handed in so far, as each file is done.
+
+        :raises CompressError: a variant written does not decode to its original.
+        """
+        while self._done:
+            yield self._done.pop()
+        for future in as_completed(self._running):
+            self._running.discard(future)
+            yield future.result()
+
+    def _compress(self, path: str) -> CompressResult:
+        return compress_file(path, codings=self._codings, min_saving=self._min_saving, undo=self._undo)
+
+    def __enter__(self) -> Workers:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        if self._pool is not None:
+            # After a failure no file is started; every one running ends
+            # before this returns, so that nothing writes behind the caller.
+            self._pool.shutdown(wait=True, cancel_futures=error is not None)
 
 
 def _size(path: str) -> int:

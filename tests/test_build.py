@@ -1362,3 +1362,28 @@ def test_build_strict_stops_at_an_unreadable_entry_and_no_strict_skips_it(tmp_pa
     assert "warning" in lenient.stderr
     assert (tmp_path / "lenient" / "css" / "site.css").read_text() == "a { color: red }\n"
     assert not (tmp_path / "lenient" / locked).exists()
+
+
+@pytest.mark.parametrize("hashed_only", [False, True])
+def test_build_refuses_a_source_named_like_another_files_hashed_copy(tmp_path: Path, hashed_only: bool) -> None:
+    # app.css's hashed copy is app.<12 hex of its SHA-256>.css: a source file
+    # already called that would be overwritten by it (its own bytes lost).
+    content = b"a { color: red }"
+    taken = f"app.{hashlib.sha256(content).hexdigest()[:12]}.css"
+    write(tmp_path / "src", "app.css", content)
+    write(tmp_path / "src", taken, b"b { color: blue }")
+    dest = tmp_path / "dest"
+    if hashed_only:
+        # Only hashed copies are written, and theirs differ: nothing clashes.
+        build(tmp_path / "src", dest, hashed_only=True)
+        manifest = read_manifest(str(dest))
+        for name, data in (("app.css", content), (taken, b"b { color: blue }")):
+            assert (dest / manifest.files[name].hashed).read_bytes() == data
+        return
+    with pytest.raises(BuildError) as raised:
+        build(tmp_path / "src", dest)
+    message = str(raised.value)
+    assert "app.css" in message
+    assert taken in message
+    assert "rename" in message
+    assert not dest.exists()

@@ -172,12 +172,13 @@ def test_a_full_disk_while_compressing_leaves_dest_unchanged(small_file_system: 
     dest = small_file_system / "dest"
     build(tree(tmp_path / "v1", CSS_V1), dest, jobs=1)
     before = snapshot(dest)
-    # Version 2 adds files whose copies fit in what is left of the 4 MiB, and
-    # whose compressed variants (text: about half their size) do not.
+    # Version 2 adds a file whose two copies fit in what is left of the 4 MiB,
+    # and whose compressed variants (text: about half its size) do not. The
+    # build writes and compresses the largest file first.
     free = os.statvfs(small_file_system).f_bavail * os.statvfs(small_file_system).f_frsize
     words = b"".join(b"%x " % (number * 2654435761 % 2**32) for number in range(200_000))
-    each = (free - 64 * 1024) // 4  # a hashed copy and a copy under its name, of two files
-    src = tree(tmp_path / "v2", CSS_V2, extra={"data/a.txt": words[:each], "data/b.txt": words[each : 2 * each]})
+    each = (free - 64 * 1024) // 2  # a hashed copy and a copy under its name
+    src = tree(tmp_path / "v2", CSS_V2, extra={"data/a.txt": words[:each]})
     with pytest.raises(OSError, match="No space left on device") as raised:
         build(src, dest, jobs=1)
     assert f"{dest} was left as it was" in str(raised.value)

@@ -7,7 +7,9 @@ libraries' own decoders and the format specs (RFC 1952, RFC 8878, RFC 9659).
 
 from __future__ import annotations
 
+import base64
 import gzip
+import hashlib
 import os
 import random
 import re
@@ -177,6 +179,10 @@ def test_should_compress_already_compressed(name: str) -> None:
     assert not should_compress(name)
 
 
+def etag_value(data: bytes) -> str:
+    return base64.urlsafe_b64encode(hashlib.sha256(data).digest()[:16]).rstrip(b"=").decode("ascii")
+
+
 # -- compress_file -------------------------------------------------------
 
 
@@ -189,6 +195,8 @@ def test_compress_file_writes_every_coding(tmp_path: Path) -> None:
         {coding: sibling(path, coding).stat().st_size for coding in ("br", "zstd", "gzip")},
         (),
         False,
+        # Each variant's ETag value: 128 bits of the SHA-256 of its bytes, in unpadded base64url.
+        {coding: etag_value(sibling(path, coding).read_bytes()) for coding in ("br", "zstd", "gzip")},
     )
     assert listing(tmp_path) == ["app.css", "app.css.br", "app.css.gz", "app.css.zst"]
     for coding in ("br", "zstd", "gzip"):
@@ -269,7 +277,7 @@ def test_compress_file_incompressible_writes_nothing_and_removes_stale(tmp_path:
     ]:
         write(tmp_path, name, content)
     result = compress_file(str(path))
-    assert result == CompressResult(str(path), len(NOISE), {}, (), False)
+    assert result == CompressResult(str(path), len(NOISE), {}, (), False, {})
     assert listing(tmp_path) == ["noise.bin"]
 
 
@@ -279,13 +287,13 @@ def test_compress_file_incompressible_writes_nothing_and_removes_stale(tmp_path:
 def test_compress_file_skipped_extension_writes_nothing(tmp_path: Path, name: str) -> None:
     path = write(tmp_path, name, CSS)
     result = compress_file(str(path))
-    assert result == CompressResult(str(path), len(CSS), {}, (), True)
+    assert result == CompressResult(str(path), len(CSS), {}, (), True, {})
     assert listing(tmp_path) == [name]
 
 
 def test_compress_file_empty_file_is_skipped(tmp_path: Path) -> None:
     path = write(tmp_path, "empty.css", b"")
-    assert compress_file(str(path)) == CompressResult(str(path), 0, {}, (), True)
+    assert compress_file(str(path)) == CompressResult(str(path), 0, {}, (), True, {})
     assert listing(tmp_path) == ["empty.css"]
 
 
@@ -535,10 +543,10 @@ def test_compress_paths_worker_error_propagates(tmp_path: Path) -> None:
 
 def test_format_summary_numbers() -> None:
     results = [
-        CompressResult("a.css", 1000, {"br": 200, "gzip": 300}, ("br", "gzip"), False),
-        CompressResult("b.js", 3000, {"br": 1000, "zstd": 1100, "gzip": 1200}, (), False),
-        CompressResult("noise.bin", 500, {}, (), False),
-        CompressResult("logo.png", 9999, {}, (), True),
+        CompressResult("a.css", 1000, {"br": 200, "gzip": 300}, ("br", "gzip"), False, {}),
+        CompressResult("b.js", 3000, {"br": 1000, "zstd": 1100, "gzip": 1200}, (), False, {}),
+        CompressResult("noise.bin", 500, {}, (), False, {}),
+        CompressResult("logo.png", 9999, {}, (), True, {}),
     ]
     text = format_summary(results, 1.5)
     assert "2 files compressed" in text
