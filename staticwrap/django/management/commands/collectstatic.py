@@ -29,6 +29,7 @@ from django.core.management.base import CommandError
 from staticwrap.django.storage import StaticWrapStorage
 from staticwrap.errors import StaticwrapError
 from staticwrap.transaction import UNDO_PREFIX, Transaction
+from staticwrap.tree import is_hidden
 
 
 class Command(StaticfilesCollectstatic):
@@ -57,6 +58,29 @@ class Command(StaticfilesCollectstatic):
             storage.transaction = None
         transaction.commit()
         return result
+
+    def copy_file(self, path: str, prefixed_path: str, source_storage: Storage) -> None:
+        if not self._built_from_source(prefixed_path):
+            super().copy_file(path, prefixed_path, source_storage)
+            return
+        # The build (post-processing) reads each found file where its finder
+        # found it and writes it under its name itself: Django's copy would be
+        # written only to be written over, a second copy of every file. What
+        # Django checks first stays: an up-to-date file counts as unmodified,
+        # an outdated one is deleted (recorded by the transaction) and counts
+        # as copied.
+        if self.delete_file(path, prefixed_path, source_storage):
+            self.copied_files.append(prefixed_path)
+
+    def _built_from_source(self, name: str) -> bool:
+        # Only a file the build writes: not with --dry-run or --no-post-process,
+        # and not a dotfile, which the build leaves out as the server hides it.
+        return (
+            isinstance(self.storage, StaticWrapStorage)
+            and self.post_process
+            and not self.dry_run
+            and not any(is_hidden(part) for part in name.replace(os.sep, "/").split("/"))
+        )
 
     def clear_dir(self, path: str) -> None:
         # The transaction keeps the files it may have to restore in a
