@@ -22,7 +22,7 @@ from . import codings
 from .asset import Asset, Redirect, build_asset
 from .body import Stale
 from .config import Config
-from .errors import ConfigurationError
+from .errors import ConfigurationError, warn
 from .facts import (
     Settling,
     file_facts,
@@ -47,7 +47,6 @@ from .tree import (
     normalize_prefix,
     original_name,
     walk,
-    warn,
 )
 
 Entry = Asset | Redirect
@@ -245,7 +244,7 @@ class Index:
             files,
             content_type=self._content_type(name, found, digest),
             last_modified=last_modified(found.stat),
-            immutable=test is not None and (relative in root.manifest.hashed_names or test(url)),
+            immutable=test is not None and (relative in root.manifest.hashed_names or test(url, found.path)),
             config=self.config,
             shared=self._shared if scanning else None,
         )

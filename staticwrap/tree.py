@@ -12,13 +12,12 @@ from __future__ import annotations
 import errno
 import os
 import stat
-import warnings
 from collections.abc import Callable, Iterator
 from typing import NamedTuple
 
 from . import codings
 from .config import Config
-from .errors import ConfigurationError, StaticwrapWarning
+from .errors import ConfigurationError, warn
 from .manifest import Manifest
 
 # Directories that are public by convention although their name starts with a
@@ -352,8 +351,3 @@ Unreadable = Callable[[str, str], None]
 def warn_unreadable(path: str, problem: str) -> None:
     """The default :data:`Unreadable`: a warning, and the path is skipped."""
     warn(f"{path} {problem}; not served")
-
-
-def warn(message: str) -> None:
-    """Warn about a file that is skipped or degraded; the message names it."""
-    warnings.warn(f"staticwrap: {message}", StaticwrapWarning, stacklevel=3)
