@@ -35,9 +35,9 @@ def warn(message: str) -> None:
 
     A warning then names the user's line (the call to ``StaticWrap``,
     ``add_files`` or ``init_app``), wherever in the package it was raised,
-    so no caller counts frames by hand. When every frame is staticwrap's (a
-    thread of its own), the warning names no line. The category says it comes
-    from staticwrap: the message does not repeat it.
+    so no caller counts frames by hand. When every frame is staticwrap's,
+    the warning names no line. The category says it comes from staticwrap:
+    the message does not repeat it.
     """
     # warnings.warn counts its own caller, this function, as level 1.
     level = 2
