@@ -142,11 +142,12 @@ class Index:
         """Scan ``directory`` (unless autorefresh) and serve it at ``prefix``."""
         path = os.path.abspath(os.fspath(directory))
         if not os.path.isdir(path):
-            if not self.config.autorefresh or os.path.lexists(path):
+            exists = os.path.lexists(path)
+            if exists or not self.config.autorefresh:
+                later = "" if exists else " (with autorefresh=True, a directory created later is accepted)"
                 raise ConfigurationError(
                     f"{path} is not a directory (given as {os.fspath(directory)!r}, for prefix {prefix!r}): "
-                    "create it, or correct the path passed to StaticWrap/add_files "
-                    "(with autorefresh=True, a directory a build tool creates later is accepted)"
+                    f"create it, or correct the path passed to StaticWrap/add_files{later}"
                 )
             # WhiteNoise's autorefresh accepts it too: in development the root
             # is often the output of a build tool (a watcher) started beside the

@@ -382,6 +382,13 @@ def test_without_autorefresh_a_missing_root_is_an_error(tmp_path: Path) -> None:
         StaticWrap(downstream, tmp_path / "dist")
 
 
+def test_autorefresh_still_refuses_a_root_that_is_a_file(tmp_path: Path) -> None:
+    root = write(tmp_path, "dist", b"a file, not a directory")
+    with pytest.raises(ConfigurationError, match="is not a directory") as raised:
+        StaticWrap(downstream, root, autorefresh=True)
+    assert "autorefresh=True" not in str(raised.value)
+
+
 # -- 6. immutable with WhiteNoise's signature ---------------------------------------------------------
 
 
