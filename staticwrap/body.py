@@ -14,7 +14,7 @@ import io
 import os
 import stat
 from collections.abc import Iterable, Iterator
-from typing import BinaryIO
+from typing import BinaryIO, NamedTuple
 
 from .asset import FileFacts
 from .ranges import ByteRange
@@ -44,19 +44,35 @@ class ChangedWhileSentError(OSError):
 
 
 class Stale(enum.Enum):
-    """Why a file of the index could not be used for a response."""
+    """A file of the index that could not be used for a response because it is not the file indexed."""
 
     #: Gone, replaced or changed since it was indexed: re-index it.
     CHANGED = "changed"
-    #: A transient failure (out of descriptors, permissions, I/O): leave the index alone.
-    UNAVAILABLE = "unavailable"
+
+
+class Unavailable(NamedTuple):
+    """A file of the index that is there but cannot be reached now, and why.
+
+    A transient failure (permissions changed, out of descriptors, an I/O
+    error): the index is left alone, the request is answered 503 (RFC 9110
+    §15.6.4), and the server's error log gets a line naming ``path`` and
+    ``error`` (:mod:`staticwrap.middleware`). ``path`` is the file, or the
+    URL path whose lookup on disk failed.
+    """
+
+    path: str
+    error: OSError
+
+
+#: Why a file of the index could not be used for a response.
+Unusable = Stale | Unavailable
 
 
 # errno values that mean the path no longer leads to the file indexed.
 _GONE = frozenset({errno.ENOENT, errno.ENOTDIR, errno.ELOOP, errno.ENXIO})
 
 
-def open_checked(facts: FileFacts) -> BinaryIO | Stale:
+def open_checked(facts: FileFacts) -> BinaryIO | Unusable:
     """Open a file of the index, checking on the descriptor that it is still the file indexed.
 
     The check is made on the open descriptor (fstat), so the file read is the
@@ -67,27 +83,27 @@ def open_checked(facts: FileFacts) -> BinaryIO | Stale:
     try:
         descriptor = os.open(facts.path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError as error:
-        return Stale.CHANGED if error.errno in _GONE else Stale.UNAVAILABLE
+        return Stale.CHANGED if error.errno in _GONE else Unavailable(facts.path, error)
     # Unbuffered: the server reads in large blocks or sendfile()s the
     # descriptor, so a BufferedReader would only cost time per request.
     file = io.FileIO(descriptor, "rb", closefd=True)
     try:
         st = os.fstat(descriptor)
-    except OSError:  # pragma: no cover - fstat of a descriptor just opened does not fail on Linux
+    except OSError as error:  # pragma: no cover - fstat of a descriptor just opened does not fail on Linux
         file.close()
-        return Stale.UNAVAILABLE
+        return Unavailable(facts.path, error)
     if not (stat.S_ISREG(st.st_mode) and facts.matches(st)):
         file.close()
         return Stale.CHANGED
     return file
 
 
-def check_fresh(facts: FileFacts) -> Stale | None:
+def check_fresh(facts: FileFacts) -> Unusable | None:
     """For a response without a body: ``None`` if the file is still the one indexed."""
     try:
         st = os.stat(facts.path)
     except OSError as error:
-        return Stale.CHANGED if error.errno in _GONE else Stale.UNAVAILABLE
+        return Stale.CHANGED if error.errno in _GONE else Unavailable(facts.path, error)
     return None if stat.S_ISREG(st.st_mode) and facts.matches(st) else Stale.CHANGED
 
 

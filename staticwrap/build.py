@@ -40,7 +40,6 @@ import os
 import posixpath
 import stat
 import time
-import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -49,7 +48,7 @@ from typing import Any
 from . import __version__, compress, references
 from .atomic import write_atomic
 from .codings import SIBLING_SUFFIXES, WRITTEN_SUFFIXES, Digest
-from .errors import StaticwrapError, StaticwrapWarning
+from .errors import StaticwrapError, warn
 from .facts import trusted
 from .manifest import STATICWRAP_MANIFEST, FileRecord, Manifest, VariantRecord, read_manifest, write_manifest
 from .resolve import (
@@ -387,7 +386,7 @@ def _find_links(file: SourceFile, files: dict[str, SourceFile], prefix: str, str
             )
             if strict:
                 raise BuildError(message + " (fix the reference, add the file, or build with --no-strict)")
-            warnings.warn(f"staticwrap: {message}; left as written", StaticwrapWarning, stacklevel=2)
+            warn(f"{message}; left as written")
 
 
 def _find_map_links(file: SourceFile, files: dict[str, SourceFile], prefix: str) -> None:
@@ -396,7 +395,7 @@ def _find_map_links(file: SourceFile, files: dict[str, SourceFile], prefix: str)
     try:
         data = json.loads(file.data)
     except ValueError:
-        warnings.warn(f"staticwrap: {file.path} is not valid JSON; copied as it is", StaticwrapWarning, stacklevel=2)
+        warn(f"{file.path} is not valid JSON; copied as it is")
         return
     if not isinstance(data, dict):
         return

@@ -7,7 +7,7 @@ import inspect
 import re
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from werkzeug.datastructures import Headers
 
@@ -38,10 +38,16 @@ DEFAULT_MEMORY_BUDGET = 32 * 1024 * 1024
 #: The largest file kept in memory; larger ones are sent from disk (sendfile).
 DEFAULT_MEMORY_MAX_FILE = 256 * 1024
 
-ImmutableTest = Callable[[str], bool]
+
+class ImmutableTest(Protocol):
+    """The test a :class:`Config` holds: called with a file's URL path and its path on disk."""
+
+    def __call__(self, url: str, path: str = "", /) -> bool: ...
+
+
 CorsTest = Callable[[str], bool]
 HeadersHook = Callable[[Headers, str, str], None]
-ImmutableOption = None | bool | str | re.Pattern[str] | ImmutableTest
+ImmutableOption = None | bool | str | re.Pattern[str] | Callable[[str], bool] | Callable[[str, str], bool]
 CorsOption = None | str | Collection[str] | CorsTest
 
 
@@ -120,7 +126,8 @@ class Config:
         :param immutable: which files are content-hashed and cached for a year
             with ``immutable``: ``None``/``True`` for the built-in test, a
             regular expression (text or compiled, searched in the URL), a
-            function ``f(url) -> bool``, the :data:`VITE` or :data:`ESBUILD`
+            function ``f(url) -> bool`` or WhiteNoise's ``f(path, url) ->
+            bool``, the :data:`VITE` or :data:`ESBUILD`
             preset, or ``False`` for none. Names in a manifest always are.
         :param index_file: the file served for a URL ending in ``/`` (and the
             redirect of the URL without it); ``None`` or ``False`` for none.
@@ -212,16 +219,45 @@ def _immutable_test(immutable: ImmutableOption) -> ImmutableTest | None:
             raise ConfigurationError(f"immutable={immutable!r} is not a valid regular expression: {error}") from None
     if isinstance(immutable, re.Pattern):
         pattern = immutable
-        return lambda url: pattern.search(url) is not None
+        return lambda url, path="": pattern.search(url) is not None
     if callable(immutable):
-        return immutable
+        return _immutable_function(immutable)
     raise ConfigurationError(
         f"immutable={immutable!r}: give a regular expression searched in the URL, a function f(url) -> bool, "
         "or False to mark no file immutable"
     )
 
 
-def _looks_hashed(url: str) -> bool:
+def _immutable_function(function: Callable[..., bool]) -> ImmutableTest:
+    """``function`` as an :data:`ImmutableTest`, whether it is ``f(url)`` or WhiteNoise's ``f(path, url)``.
+
+    Told apart once, here, by the positional parameters it requires: two is
+    WhiteNoise's ``immutable_file_test(path, url)``; one, or a signature that
+    takes a single argument, is staticwrap's own ``f(url)``.
+    """
+    try:
+        signature = inspect.signature(function)
+    except (TypeError, ValueError):  # a builtin without a signature: called as f(url), as before
+        return lambda url, path="": bool(function(url))
+    positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    required = [
+        parameter
+        for parameter in signature.parameters.values()
+        if parameter.kind in positional and parameter.default is inspect.Parameter.empty
+    ]
+    if len(required) == 2:
+        return lambda url, path="": bool(function(path, url))
+    try:
+        signature.bind("/url")
+    except TypeError:
+        raise ConfigurationError(
+            f"immutable={function!r} takes {len(required)} required arguments: give a function f(url) -> bool, "
+            "or WhiteNoise's f(path, url) -> bool"
+        ) from None
+    return lambda url, path="": bool(function(url))
+
+
+def _looks_hashed(url: str, path: str = "", /) -> bool:
     return DEFAULT_IMMUTABLE.search(url) is not None
 
 

@@ -17,8 +17,9 @@ from typing import BinaryIO
 
 from . import codings
 from .asset import Asset, FileFacts
+from .errors import warn
 from .manifest import FileRecord
-from .tree import Found, is_transient, warn
+from .tree import Found, is_transient
 
 
 def unchanged(asset: Asset, found: Found, candidates: dict[str, Found]) -> bool:

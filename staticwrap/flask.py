@@ -17,7 +17,6 @@ from __future__ import annotations
 import datetime
 import os
 import threading
-import warnings
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NamedTuple, NoReturn
@@ -27,7 +26,7 @@ from flask import Flask, abort, has_request_context, request, url_for
 from flask.helpers import get_debug_flag
 
 from ._syntax import SAFE_IN_PATH
-from .errors import ConfigurationError, StaticwrapWarning
+from .errors import ConfigurationError, warn
 from .middleware import StaticWrap
 from .tree import Root, normalize_prefix
 
@@ -265,12 +264,10 @@ def _add_folders(wrapper: StaticWrap, app: Flask, folders: Iterable[StaticFolder
         if _root_of(wrapper, folder) is not None:
             continue
         if not os.path.isdir(folder.path):
-            warnings.warn(
-                f"staticwrap: the static folder of {folder.describe()}, {folder.path}, is not a directory, "
+            warn(
+                f"the static folder of {folder.describe()}, {folder.path}, is not a directory, "
                 f"so nothing is served at {folder.prefix}; create it, or pass static_folder=None to "
-                f"{'Flask' if folder.blueprint is None else 'Blueprint'}(...) if there are no static files",
-                StaticwrapWarning,
-                stacklevel=3,
+                f"{'Flask' if folder.blueprint is None else 'Blueprint'}(...) if there are no static files"
             )
             continue
         wrapper.add_files(folder.path, folder.prefix)

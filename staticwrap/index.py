@@ -15,14 +15,15 @@ import functools
 import os
 import stat
 import threading
+from collections import Counter
 from collections.abc import Callable, Iterator
 from typing import NamedTuple, Protocol
 
 from . import codings
 from .asset import Asset, Redirect, build_asset
-from .body import Stale
+from .body import Unavailable
 from .config import Config
-from .errors import ConfigurationError
+from .errors import ConfigurationError, warn
 from .facts import (
     Settling,
     file_facts,
@@ -40,14 +41,15 @@ from .tree import (
     Directory,
     Found,
     Place,
+    Refused,
     Root,
     Walker,
+    describe_refusals,
     is_regular_file,
     is_transient,
     normalize_prefix,
     original_name,
     walk,
-    warn,
 )
 
 Entry = Asset | Redirect
@@ -70,11 +72,11 @@ class PathTable(Protocol):
     """Entries by ``PATH_INFO`` as a WSGI server sets it: what the middleware looks a request up in.
 
     Besides entries: a :class:`Vanished` URL to look up again, or
-    :attr:`Stale.UNAVAILABLE <staticwrap.body.Stale.UNAVAILABLE>` when a
-    lookup on disk failed for a transient reason (a 503).
+    :class:`~staticwrap.body.Unavailable` when a lookup on disk failed for a
+    transient reason (a 503).
     """
 
-    def get(self, path_info: str, /) -> Entry | Vanished | Stale | None: ...
+    def get(self, path_info: str, /) -> Entry | Vanished | Unavailable | None: ...
 
 
 def path_info_of(url: str) -> str:
@@ -94,15 +96,15 @@ class _OnDisk:
     def __init__(self, index: Index) -> None:
         self._index = index
 
-    def get(self, path_info: str, /) -> Entry | Stale | None:
+    def get(self, path_info: str, /) -> Entry | Unavailable | None:
         try:
             url = path_info.encode("latin-1").decode("utf-8")
         except UnicodeError:
             return None
         try:
             return self._index.lookup(url)
-        except OSError:  # out of descriptors, an I/O error: not "not found" (see tree.is_transient)
-            return Stale.UNAVAILABLE
+        except OSError as error:  # out of descriptors, an I/O error: not "not found" (see tree.is_transient)
+            return Unavailable(url, error)
 
 
 class Index:
@@ -140,15 +142,31 @@ class Index:
         """Scan ``directory`` (unless autorefresh) and serve it at ``prefix``."""
         path = os.path.abspath(os.fspath(directory))
         if not os.path.isdir(path):
-            raise ConfigurationError(
-                f"{path} is not a directory (given as {os.fspath(directory)!r}, for prefix {prefix!r}): "
-                "create it, or correct the path passed to StaticWrap/add_files"
+            exists = os.path.lexists(path)
+            if exists or not self.config.autorefresh:
+                later = "" if exists else " (with autorefresh=True, a directory created later is accepted)"
+                raise ConfigurationError(
+                    f"{path} is not a directory (given as {os.fspath(directory)!r}, for prefix {prefix!r}): "
+                    f"create it, or correct the path passed to StaticWrap/add_files{later}"
+                )
+            # WhiteNoise's autorefresh accepts it too: in development the root
+            # is often the output of a build tool (a watcher) started beside the
+            # server. Every lookup looks on disk (_lookup_on_disk), so the root
+            # is served once it exists.
+            warn(
+                f"{path} does not exist yet (given as {os.fspath(directory)!r}, for prefix {prefix!r}): "
+                "nothing is served there until it is created"
             )
         root = Root(path, os.path.realpath(path), normalize_prefix(prefix), read_manifest(path))
         if self.config.autorefresh:
             self.roots.append(root)
         else:
-            entries = list(self._scan(root))
+            refused: Refused = Counter()
+            entries = list(self._scan(root, refused))
+            if not entries:
+                why = describe_refusals(refused)
+                why = f"every entry was refused: {why}" if why else "it holds no file"
+                warn(f"{path} has no file to serve at {root.prefix}: {why}")
             self._numbers = {}  # what it interned stays shared; the table itself is not needed
             # The manifest's file facts were for the scan: keep what serving needs.
             root = root._replace(manifest=root.manifest.for_serving())
@@ -163,15 +181,15 @@ class Index:
                     elif url not in self.files:
                         self._set(url, entry)
 
-    def _scan(self, root: Root) -> Iterator[tuple[str, Entry | Vanished]]:
+    def _scan(self, root: Root, refused: Refused) -> Iterator[tuple[str, Entry | Vanished]]:
         # One directory at a time, as the walk lists it: the stat results of
         # a whole tree are never held at once. (Indexing directories on a
         # thread pool was measured slower: the per-file Python work holds
         # the GIL, and most files are too small for hashing to release it.)
-        for directory in walk(root, self.config):
-            yield from self._scan_directory(root, directory)
+        for directory in walk(root, self.config, refused=refused):
+            yield from self._scan_directory(root, directory, refused)
 
-    def _scan_directory(self, root: Root, directory: Directory) -> list[tuple[str, Entry | Vanished]]:
+    def _scan_directory(self, root: Root, directory: Directory, refused: Refused) -> list[tuple[str, Entry | Vanished]]:
         url_dir = root.prefix + directory.relative
         siblings = directory.siblings_to_skip()
         entries: list[tuple[str, Entry | Vanished]] = []
@@ -182,12 +200,15 @@ class Index:
             try:
                 asset = self._build(root, url, found, directory.files.get, scanning=True)
             except OSError as error:  # out of descriptors at startup: skipped, as unreadable
+                refused["unreadable"] += 1
                 warn(f"{found.path} cannot be read ({error.strerror}); not served")
                 continue
             if asset is not None:
                 entries += self._keys_for(asset, url_dir, name)
             elif _changed_since(found):
                 entries.append((url, Vanished(url)))  # caught mid-write: looked up again when asked for
+            else:
+                refused["unreadable"] += 1  # warned about where it was read (staticwrap.facts)
         return entries
 
     def _keys_for(self, asset: Asset, url_dir: str, name: str) -> Iterator[tuple[str, Entry]]:
@@ -245,7 +266,7 @@ class Index:
             files,
             content_type=self._content_type(name, found, digest),
             last_modified=last_modified(found.stat),
-            immutable=test is not None and (relative in root.manifest.hashed_names or test(url)),
+            immutable=test is not None and (relative in root.manifest.hashed_names or test(url, found.path)),
             config=self.config,
             shared=self._shared if scanning else None,
         )
@@ -301,14 +322,14 @@ class Index:
             return self._lookup_on_disk(url)
         return self.files.get(url)
 
-    def refresh(self, asset: Asset) -> Entry | Stale | None:
+    def refresh(self, asset: Asset) -> Entry | Unavailable | None:
         """Re-read an asset whose file changed on disk since it was indexed.
 
         Called when a file opened for a response does not match the index. The
         new entry replaces the old under every key; a vanished file's keys
-        become :class:`Vanished`. :attr:`Stale.UNAVAILABLE
-        <staticwrap.body.Stale.UNAVAILABLE>` when the disk could not be read
-        for a transient reason: the index is left as it is.
+        become :class:`Vanished`. :class:`~staticwrap.body.Unavailable` when
+        the disk could not be read for a transient reason: the index is left
+        as it is.
         """
         with self._lock:
             current = self.files.get(asset.url)
@@ -317,8 +338,8 @@ class Index:
             # Looked up over all roots in order, the precedence of the scan.
             try:
                 entry = self._lookup_on_disk(asset.url)
-            except OSError:
-                return Stale.UNAVAILABLE
+            except OSError as error:
+                return Unavailable(asset.url, error)
             if entry is None and is_regular_file(asset.identity.file.path):
                 # A regular file is still there, but could not be read now
                 # (permissions, or changing while it was read): a passing
@@ -332,7 +353,7 @@ class Index:
                     self._set(key, entry)
             return entry
 
-    def recover(self, vanished: Vanished) -> Entry | Stale | None:
+    def recover(self, vanished: Vanished) -> Entry | Unavailable | None:
         """Look a :class:`Vanished` URL up on disk again; put it back in the index if its file is back."""
         url = vanished.url
         with self._lock:
@@ -340,8 +361,8 @@ class Index:
                 return self.files.get(url)  # another request recovered it meanwhile
             try:
                 entry = self._lookup_on_disk(url)
-            except OSError:
-                return Stale.UNAVAILABLE
+            except OSError as error:
+                return Unavailable(url, error)
             if entry is not None:
                 self._set(url, entry)
             return entry

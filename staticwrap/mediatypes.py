@@ -8,10 +8,9 @@ index time, and only if libmagic can be loaded.
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable, Mapping
 
-from .errors import StaticwrapWarning
+from .errors import warn
 
 OCTET_STREAM = "application/octet-stream"
 
@@ -159,13 +158,11 @@ def _load_sniffer(name: str) -> Sniffer | None:
         try:
             import magic  # python-magic raises ImportError when libmagic is missing
         except ImportError as error:
-            warnings.warn(
-                f"staticwrap: cannot load python-magic ({error}), so {name!r} and other files whose "
+            warn(
+                f"cannot load python-magic ({error}), so {name!r} and other files whose "
                 "extension is not in the media type table are served as application/octet-stream. "
                 "Install libmagic (Debian/Ubuntu: apt-get install libmagic1; macOS: brew install libmagic) "
-                "or give their types with the mimetypes= option.",
-                StaticwrapWarning,
-                stacklevel=2,
+                "or give their types with the mimetypes= option."
             )
         else:
             detector = magic.Magic(mime=True)

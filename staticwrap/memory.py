@@ -37,7 +37,7 @@ from collections.abc import Sequence
 from typing import NamedTuple
 
 from .asset import FileFacts, Variant
-from .body import Stale, check_fresh, open_checked
+from .body import Unusable, check_fresh, open_checked
 from .codings import digest_bytes
 from .config import Config
 from .tree import Root
@@ -132,7 +132,7 @@ class BodyCache:
         weakref.finalize(self, _release_all, watcher, self._dependents)
         _CACHES.add(self)
 
-    def load(self, variant: Variant, original: FileFacts | None = None) -> bytes | Stale | None:
+    def load(self, variant: Variant, original: FileFacts | None = None) -> bytes | Unusable | None:
         """The body of ``variant``, read from disk and kept when the budget allows.
 
         ``original`` is the identity file a coded variant was checked
@@ -141,7 +141,8 @@ class BodyCache:
         or watches spent, not watchable, being loaded by another thread, or
         not matching its hash): the caller serves it from disk as usual. A
         :class:`~staticwrap.body.Stale` when the file, or its original, is not
-        the one indexed (or cannot be opened now). The bytes returned are
+        the one indexed, :class:`~staticwrap.body.Unavailable` when it cannot
+        be opened now. The bytes returned are
         always the indexed ones, checked against the hash.
         """
         facts = variant.file
@@ -168,7 +169,7 @@ class BodyCache:
         # Checked once its events are heard: a change before this is seen here, one after by the watch.
         stale = check_fresh(original) if original is not None else None
         opened = open_checked(facts) if stale is None else stale
-        if isinstance(opened, Stale):
+        if isinstance(opened, Unusable):
             self._unregister(id(variant))
             return opened
         with opened:

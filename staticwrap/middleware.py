@@ -11,7 +11,7 @@ from urllib.parse import quote
 
 from ._syntax import SAFE_IN_PATH, SAFE_METHODS
 from .asset import Asset, FileFacts, Redirect
-from .body import Stale, check_fresh, file_body, memory_body, open_checked
+from .body import Unavailable, Unusable, check_fresh, file_body, memory_body, open_checked
 from .config import Config
 from .errors import ConfigurationError
 from .index import Entry, Index, Vanished
@@ -19,7 +19,7 @@ from .manifest import FileRecord
 from .memory import memory_cache
 from .negotiation import choose_memoized
 from .responder import Plan, Request, method_not_allowed, respond
-from .tree import Root, normalize_prefix
+from .tree import Root, normalize_prefix, package_directory
 from .watch import WATCHER
 
 if TYPE_CHECKING:
@@ -100,6 +100,22 @@ class StaticWrap:
         added first is served.
         """
         self.index.add_root(root, prefix)
+
+    def add_package(self, package: str, folder: str = "static", prefix: str = "/") -> None:
+        """Serve the directory ``folder`` inside the installed package ``package`` at ``prefix``.
+
+        ``package`` is a dotted import name (``"mypkg"``, ``"mypkg.web"``); it
+        is imported, and its directory found through
+        :mod:`importlib.resources`. The directory is then added as with
+        :meth:`add_files`::
+
+            application.add_package("mypkg", "static", prefix="/static/")
+
+        :raises ConfigurationError: when the package cannot be imported, is
+            inside a zip file (its files are not on disk), or has no such
+            folder; the message names the package, the folder and the fix.
+        """
+        self.add_files(package_directory(package, folder), prefix)
 
     def url(self, name: str, *, prefix: str | None = None) -> str:
         """The URL path to put in a page for the asset ``name`` (relative to its root).
@@ -197,8 +213,8 @@ class StaticWrap:
             entry = self.index.recover(entry)
             if entry is None:
                 return self.application(environ, start_response)
-        if isinstance(entry, Stale):  # a lookup on disk failed for a transient reason
-            return _unavailable(start_response)
+        if isinstance(entry, Unavailable):  # a lookup on disk failed for a transient reason
+            return _unavailable(entry, environ, start_response)
         if isinstance(entry, Redirect):
             return self._redirect(entry, environ, start_response)
         return self._serve(entry, environ, start_response)
@@ -219,7 +235,7 @@ class StaticWrap:
             # A body in memory was checked against the ETag and is dropped
             # when its file or its original changes (staticwrap.memory): it is fresh.
             body = self._memory.fresh(variant) if self._memory is not None else None
-            stale: Stale | None = None
+            stale: Unusable | None = None
             if not plan.segments or request.method == "HEAD":
                 # No body to read, but the answer (a 304 above all) must not
                 # come from an index entry whose file has changed.
@@ -229,7 +245,7 @@ class StaticWrap:
             else:
                 if body is None and self._memory is not None:
                     loaded = self._memory.load(variant, original)
-                    if isinstance(loaded, Stale):
+                    if isinstance(loaded, Unusable):
                         stale = loaded
                     else:
                         body = loaded
@@ -240,14 +256,14 @@ class StaticWrap:
                     stale = check_fresh(original)
                 if stale is None:
                     opened = open_checked(variant.file)
-                    if not isinstance(opened, Stale):
+                    if not isinstance(opened, Unusable):
                         return _send(opened, plan, environ, start_response)
                     stale = opened
-            if stale is Stale.UNAVAILABLE:
-                return _unavailable(start_response)
+            if isinstance(stale, Unavailable):
+                return _unavailable(stale, environ, start_response)
             refreshed = self.index.refresh(asset)
-            if refreshed is Stale.UNAVAILABLE:
-                return _unavailable(start_response)
+            if isinstance(refreshed, Unavailable):
+                return _unavailable(refreshed, environ, start_response)
             if not isinstance(refreshed, Asset):
                 break
             asset = refreshed
@@ -290,15 +306,24 @@ def _send(file: BinaryIO, plan: Plan, environ: WSGIEnvironment, start_response: 
         raise
 
 
-def _check_files(facts: FileFacts, original: FileFacts | None) -> Stale | None:
+def _check_files(facts: FileFacts, original: FileFacts | None) -> Unusable | None:
     """For a response without a body: ``None`` if the file, and the original of a coded one, are still as indexed."""
     stale = check_fresh(original) if original is not None else None
     return stale if stale is not None else check_fresh(facts)
 
 
-def _unavailable(start_response: StartResponse) -> Iterable[bytes]:
-    # A transient failure to open a file that exists (out of descriptors, an
-    # I/O error): the index stays as it is, and the client may retry (§15.6.4).
+def _unavailable(unavailable: Unavailable, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+    # A transient failure to open a file that exists (permissions, out of
+    # descriptors, an I/O error): the index stays as it is, and the client may
+    # retry (§15.6.4). The operator is told in the server's error log:
+    # wsgi.errors is where PEP 3333 says an application writes errors, and
+    # Gunicorn, uWSGI and mod_wsgi send it to their error log with no logging
+    # set up. One line per request answered so.
+    errors = environ.get("wsgi.errors")
+    if errors is not None:
+        reason = unavailable.error.strerror or str(unavailable.error)
+        errors.write(f"staticwrap: {unavailable.path} cannot be read now ({reason}); answered 503\n")
+        errors.flush()  # PEP 3333: a line written to wsgi.errors may be buffered until flushed
     start_response("503 Service Unavailable", [("Retry-After", "1"), ("Content-Length", "0")])
     return []
 

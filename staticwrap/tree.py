@@ -10,15 +10,17 @@ UTF-8, and what cannot be read is skipped with a warning.
 from __future__ import annotations
 
 import errno
+import importlib.resources
 import os
+import pathlib
 import stat
-import warnings
-from collections.abc import Callable, Iterator
+from collections import Counter
+from collections.abc import Callable, Iterator, Mapping
 from typing import NamedTuple
 
 from . import codings
 from .config import Config
-from .errors import ConfigurationError, StaticwrapWarning
+from .errors import ConfigurationError, warn
 from .manifest import Manifest
 
 # Directories that are public by convention although their name starts with a
@@ -97,9 +99,13 @@ class Walker:
     anything else the policy refuses, or cannot read, is a miss.
     """
 
-    def __init__(self, root: Root, config: Config, unreadable: Unreadable | None = None) -> None:
+    def __init__(
+        self, root: Root, config: Config, unreadable: Unreadable | None = None, refused: Refused | None = None
+    ) -> None:
         self.root = root
         self.config = config
+        #: How many entries the policy refused, by reason (one of :data:`REFUSALS`).
+        self.refused: Refused = refused if refused is not None else Counter()
         #: Told of each directory or entry that cannot be read; warns by
         #: default. ``staticwrap build --strict`` raises instead: a deploy
         #: must not silently ship without a folder.
@@ -131,6 +137,7 @@ class Walker:
         except OSError as error:
             if is_transient(error):
                 raise
+            self.refused["unreadable"] += 1
             self.unreadable(path, f"cannot be listed ({error.strerror})")
             names = frozenset()
         return Place(fd, path, real, names)
@@ -158,12 +165,16 @@ class Walker:
     def entry(self, place: Place, name: str) -> Found | None:
         """Apply the dotfile, name and symlink policy to the entry ``name`` of ``place``."""
         # The name must be one the directory really lists: "..", "." or "" never are.
-        if not name or name not in place.names or (is_hidden(name) and not self.config.allow_hidden):
+        if not name or name not in place.names:
+            return None
+        if is_hidden(name) and not self.config.allow_hidden:
+            self.refused["hidden"] += 1
             return None
         path = os.path.join(place.path, name)
         try:
             name.encode("utf-8")
         except UnicodeEncodeError:
+            self.refused["undecodable"] += 1
             warn(f"{path!r} has a name that is not valid UTF-8, so no URL can name it; not served")
             return None
         try:
@@ -171,6 +182,7 @@ class Walker:
         except OSError as error:
             if is_transient(error):
                 raise
+            self.refused["unreadable"] += 1
             self.unreadable(path, f"cannot be read ({error.strerror})")
             return None
         if not stat.S_ISLNK(st.st_mode):
@@ -185,12 +197,14 @@ class Walker:
         except OSError as error:
             if is_transient(error):
                 raise
+            self.refused["broken"] += 1
             warn(f"{path} cannot be read ({error.strerror}; a broken or looping symlink?); not served")
             return None
         top = self.top.real
         common = os.path.commonpath([target, top])
         inside = common == top
         if not inside and not self.config.follow_symlinks:
+            self.refused["outside"] += 1
             warn(
                 f"{path} is a symlink to {target}, outside {self.root.path}; not served "
                 "(pass follow_symlinks=True to serve links that leave the root)"
@@ -203,6 +217,7 @@ class Walker:
         # have under a dot-directory (~/.local/...) without hiding anything.
         hidden = any(is_hidden(part) for part in os.path.relpath(target, common).split(os.sep))
         if hidden and not self.config.allow_hidden:
+            self.refused["hidden"] += 1
             return None
         st = self._stat_real(target, self.top.fd if inside else None, top if inside else os.sep)
         return None if st is None else Found(path, st, target)
@@ -263,16 +278,19 @@ def source_root(path: str) -> Root:
     return Root(path, os.path.realpath(path), "/", Manifest())
 
 
-def walk(root: Root, config: Config | None = None, unreadable: Unreadable | None = None) -> Iterator[Directory]:
+def walk(
+    root: Root, config: Config | None = None, unreadable: Unreadable | None = None, refused: Refused | None = None
+) -> Iterator[Directory]:
     """Every directory under ``root`` with the regular files the policy allows, in name order.
 
     The one walk of the tree that the index scan, ``staticwrap build`` and
     ``staticwrap compress`` share: a directory reached again through a
-    symlink loop is not entered twice, and what is skipped is warned about.
+    symlink loop is not entered twice, and what is skipped is warned about
+    (and counted in ``refused``, by reason, when it is given).
     Depth first, with a stack of its own rather than recursion, so that no
     legal depth of tree can exhaust Python's stack.
     """
-    with Walker(root, config or Config.from_options(), unreadable) as walker:
+    with Walker(root, config or Config.from_options(), unreadable, refused) as walker:
         top = os.fstat(walker.top.fd)
         # Directories still to visit, the last to visit first: each with the
         # (device, inode) of its ancestors, which it must not lead back to.
@@ -290,6 +308,7 @@ def walk(root: Root, config: Config | None = None, unreadable: Unreadable | None
             for name, sub in reversed(subdirectories):
                 key = (sub.stat.st_dev, sub.stat.st_ino)
                 if key in ancestors:
+                    walker.refused["loop"] += 1
                     warn(f"{sub.path} leads back to a directory above it (a symlink loop); not followed")
                     continue
                 pending.append((sub, relative + name + "/", (*ancestors, key)))
@@ -299,9 +318,11 @@ def _enter(walker: Walker, found: Found) -> Place | None:
     try:
         place = walker.enter(found)
     except OSError as error:
+        walker.refused["unreadable"] += 1
         walker.unreadable(found.path, f"cannot be listed ({error.strerror})")
         return None
     if place is None:
+        walker.refused["unreadable"] += 1
         walker.unreadable(found.path, "cannot be listed (it changed while the tree was read)")
     return place
 
@@ -314,6 +335,7 @@ def _list(walker: Walker, place: Place) -> tuple[dict[str, Found], list[tuple[st
         try:
             found = walker.entry(place, name)
         except OSError as error:  # out of descriptors at startup: skipped, as unreadable
+            walker.refused["unreadable"] += 1
             walker.unreadable(os.path.join(place.path, name), f"cannot be read ({error.strerror})")
             continue
         if found is None:
@@ -323,6 +345,7 @@ def _list(walker: Walker, place: Place) -> tuple[dict[str, Found], list[tuple[st
         elif stat.S_ISREG(found.stat.st_mode):
             files[name] = found
         else:
+            walker.refused["special"] += 1
             warn(f"{found.path} is not a regular file (a FIFO, socket or device); not served")
     return files, subdirectories
 
@@ -345,6 +368,26 @@ def original_name(name: str) -> str:
     return name
 
 
+#: Why the policy walk refused entries, and how many (see :func:`describe_refusals`).
+Refused = Counter[str]
+
+#: Each reason counted in :data:`Refused`, as a count is followed in a message (and the fix, if any).
+REFUSALS: Mapping[str, str] = {
+    "hidden": "hidden (names starting with '.'; allow_hidden=True serves them)",
+    "outside": "symlinked from outside the root (follow_symlinks=True serves them)",
+    "unreadable": "unreadable",
+    "broken": "broken or looping symlinks",
+    "loop": "symlinks back to a directory above",
+    "special": "not regular files (FIFOs, sockets or devices)",
+    "undecodable": "named in bytes that are not UTF-8",
+}
+
+
+def describe_refusals(refused: Refused) -> str:
+    """``"2 hidden (...), 1 unreadable"``: what the walk refused, most frequent first; ``""`` for nothing."""
+    return ", ".join(f"{count} {REFUSALS[reason]}" for reason, count in refused.most_common() if count)
+
+
 #: Told of a path that cannot be read, and how: ``unreadable(path, "cannot be listed (Permission denied)")``.
 Unreadable = Callable[[str, str], None]
 
@@ -354,6 +397,41 @@ def warn_unreadable(path: str, problem: str) -> None:
     warn(f"{path} {problem}; not served")
 
 
-def warn(message: str) -> None:
-    """Warn about a file that is skipped or degraded; the message names it."""
-    warnings.warn(f"staticwrap: {message}", StaticwrapWarning, stacklevel=3)
+def package_directory(package: str, folder: str) -> str:
+    """The path on disk of the directory ``folder`` inside the importable package ``package``.
+
+    Found through :func:`importlib.resources.files`, as Starlette's
+    ``packages=`` does, so the package is imported. Files are served from
+    disk (os.open, sendfile), so a package imported from a zip file has no
+    such directory.
+
+    :raises ConfigurationError: for a package that cannot be imported, one
+        that is not on disk, or a folder it does not have; the message says
+        how to fix it.
+    """
+    call = f"add_package({package!r}, {folder!r})"
+    try:
+        files = importlib.resources.files(package)
+    except ModuleNotFoundError as error:
+        raise ConfigurationError(
+            f"{call}: the package {package!r} cannot be imported ({error}): install it in the environment the "
+            "server runs in, or correct its name (a dotted import name such as 'mypkg', not a file path)"
+        ) from None
+    except TypeError:  # importlib.resources.files() of a module that is not a package (Python < 3.12)
+        raise ConfigurationError(
+            f"{call}: {package!r} is a module, not a package: name the package that holds {folder!r}"
+        ) from None
+    # A namespace package gives the first of its directories that has the folder.
+    target = files.joinpath(folder)
+    if not isinstance(target, pathlib.Path):
+        raise ConfigurationError(
+            f"{call}: the package {package!r} is imported from {files} (a zip file, or a wheel or egg that "
+            "was not extracted), and staticwrap serves files from disk: install the package with pip so that "
+            "its files are extracted, or serve an extracted copy with add_files"
+        )
+    if not target.is_dir():
+        raise ConfigurationError(
+            f"{call}: the package {package!r} (at {files}) has no folder {folder!r}, so {target} is not a "
+            "directory: correct the folder's name, or ship the folder in the package (its package data)"
+        )
+    return str(target)

@@ -54,7 +54,7 @@ ONE_YEAR_IMMUTABLE = "public, max-age=31536000, immutable"
 _MISSING_WARNING = re.compile(
     r"(?:staticwrap: )?(?P<path>.+?):\d+: (?P<value>'.*'|\".*\") refers to '.*', which is not in "
 )
-_NOT_JSON_WARNING = re.compile(r"staticwrap: (?P<path>.+) is not valid JSON; copied as it is")
+_NOT_JSON_WARNING = re.compile(r"(?P<path>.+) is not valid JSON; copied as it is")
 
 
 def source_tree(package: Package) -> Path:

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import os
-import warnings
 import weakref
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from staticwrap.errors import ConfigurationError, StaticwrapWarning
+from staticwrap.errors import ConfigurationError, warn
 from staticwrap.middleware import StaticWrap
 from staticwrap.tree import normalize_prefix
 
@@ -98,11 +97,9 @@ def static_roots(django: DjangoConfig) -> list[tuple[str, str]]:
             )
         # Not an error: a test run (DEBUG is off) or a release step may start
         # the application before collectstatic has run. The check says it too.
-        warnings.warn(
-            f"staticwrap: STATIC_ROOT {django.static_root} is not a directory, so no static file is served "
-            "from it: run manage.py collectstatic",
-            StaticwrapWarning,
-            stacklevel=3,
+        warn(
+            f"STATIC_ROOT {django.static_root} is not a directory, so no static file is served "
+            "from it: run manage.py collectstatic"
         )
     if django.root is not None:
         if not os.path.isdir(django.root):
