@@ -44,12 +44,17 @@ def configure(wrapper: StaticWrap, settings: object | None = None, **options: An
     2. ``STATIC_ROOT`` at the path of ``STATIC_URL`` (``FORCE_SCRIPT_NAME`` removed);
     3. ``STATICWRAP["root"]`` at ``/``.
 
-    Directories the wrapper already served are kept, ahead of these.
+    Directories the wrapper already served are kept, ahead of these. With
+    ``DEBUG`` on, a request under ``STATIC_URL`` that none of them serves
+    gets a 404 that lists where it was looked for
+    (:class:`~staticwrap.django.debug.DebugNotFound`), as with Django's own
+    development handler, instead of reaching the application.
 
     :param settings: ``django.conf.settings`` when not given.
-    :raises ConfigurationError: for a bad ``STATICWRAP`` key, and, unless
-        ``DEBUG``, for a ``STATIC_ROOT`` that is not set. One that is not a
-        directory (collectstatic has not run) is a :class:`~staticwrap.StaticwrapWarning`.
+    :raises ConfigurationError: for a bad ``STATICWRAP`` key or a
+        ``STATICWRAP["root"]`` that is not a directory, and, unless ``DEBUG``,
+        for a ``STATIC_ROOT`` that is not set. One that is not a directory
+        (collectstatic has not run) is a :class:`~staticwrap.StaticwrapWarning`.
     """
     if settings is None:
         from django.conf import settings as django_settings
