@@ -20,8 +20,10 @@ from staticwrap.errors import ConfigurationError
 from staticwrap.manifest import STATICWRAP_MANIFEST
 
 from .conf import DjangoConfig
+from .wsgi import check_root
 
 TAG = "staticwrap"
+SETTING = "STATICWRAP"
 MIDDLEWARE = "staticwrap.django.middleware.StaticWrapMiddleware"
 SECURITY_MIDDLEWARE = "django.middleware.security.SecurityMiddleware"
 STORAGE = "staticwrap.django.storage.StaticWrapStorage"
@@ -30,19 +32,33 @@ STATICFILES_APP = "django.contrib.staticfiles"
 
 
 def check_settings(app_configs: Sequence[AppConfig] | None = None, **kwargs: Any) -> list[CheckMessage]:
-    """staticwrap.E001: ``settings.STATICWRAP`` has an unknown key or a bad value."""
+    """staticwrap.E001: ``settings.STATICWRAP`` has an unknown key, a bad value, or a root that is not a directory."""
     try:
-        DjangoConfig.from_settings(settings)
+        check_root(DjangoConfig.from_settings(settings))
     except ConfigurationError as error:
         return [
             Error(
                 str(error),
-                hint="Fix the key in settings.STATICWRAP; its keys are the StaticWrap options and "
+                hint="Fix settings.STATICWRAP; its keys are the StaticWrap options and "
                 "use_finders, root, manifest_strict and build.",
                 id="staticwrap.E001",
             )
         ]
     return []
+
+
+def check_setting_name(app_configs: Sequence[AppConfig] | None = None, **kwargs: Any) -> list[CheckMessage]:
+    """staticwrap.W005: a setting whose name is one edit away from ``STATICWRAP``, such as ``STATICWARP``."""
+    return [
+        Warning(
+            f"settings.{name} is one typo away from settings.STATICWRAP, the only setting of staticwrap's "
+            f"options: staticwrap ignores settings.{name}.",
+            hint=f"Rename {name} to STATICWRAP.",
+            id="staticwrap.W005",
+        )
+        for name in sorted(dir(settings))
+        if name.isupper() and one_edit_apart(name, SETTING)
+    ]
 
 
 def check_static_root(app_configs: Sequence[AppConfig] | None = None, **kwargs: Any) -> list[CheckMessage]:
@@ -124,7 +140,32 @@ def check_app_order(app_configs: Sequence[AppConfig] | None = None, **kwargs: An
     ]
 
 
-ALL_CHECKS = (check_settings, check_static_root, check_middleware_order, check_manifest, check_app_order)
+ALL_CHECKS = (
+    check_settings,
+    check_setting_name,
+    check_static_root,
+    check_middleware_order,
+    check_manifest,
+    check_app_order,
+)
+
+
+def one_edit_apart(a: str, b: str) -> bool:
+    """Whether one insertion, deletion, substitution or swap of neighbours turns ``a`` into ``b``.
+
+    The swap counts as one edit (Damerau), as in ``STATICWARP``: typing two
+    letters in the wrong order is the usual slip.
+    """
+    if a == b or abs(len(a) - len(b)) > 1:
+        return False
+    if len(a) != len(b):
+        shorter, longer = sorted((a, b), key=len)
+        return any(longer[:i] + longer[i + 1 :] == shorter for i in range(len(longer)))
+    differ = [i for i, (x, y) in enumerate(zip(a, b, strict=True)) if x != y]
+    if len(differ) == 1:
+        return True
+    first, second = differ[0], differ[-1]
+    return len(differ) == 2 and second == first + 1 and (a[first], a[second]) == (b[second], b[first])
 
 
 def _position(apps: list[str], name: str) -> int | None:

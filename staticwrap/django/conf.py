@@ -66,7 +66,7 @@ class DjangoConfig:
         try:
             config = Config.from_keywords(options)
         except ConfigurationError as error:
-            raise ConfigurationError(f"settings.STATICWRAP: {error}") from None
+            raise as_setting(error, "settings.STATICWRAP") from None
         use_finders = merged.get("use_finders", debug)
         manifest_strict = merged.get("manifest_strict", True)
         for name, value in (("use_finders", use_finders), ("manifest_strict", manifest_strict)):
@@ -140,8 +140,22 @@ def _build_options(value: object) -> Mapping[str, Any]:
             value.get("jobs"),
         )
     except ConfigurationError as error:
-        raise ConfigurationError(f"settings.STATICWRAP['build']: {error}") from None
+        raise as_setting(error, "settings.STATICWRAP['build']") from None
     return dict(value)
+
+
+def as_setting(error: ConfigurationError, setting: str) -> ConfigurationError:
+    """``error``, about a keyword argument, told of the key of ``setting`` a Django user wrote.
+
+    The options' messages start with the keyword as Python code writes it
+    (``max_age=-1: give ...``); a Django user wrote ``STATICWRAP = {"max_age": -1}``,
+    so the message names ``settings.STATICWRAP['max_age'] = -1``.
+    """
+    message = str(error)
+    name, equals, rest = message.partition("=")
+    if equals and name.isidentifier():
+        return ConfigurationError(f"{setting}[{name!r}] = {rest}")
+    return ConfigurationError(f"{setting}: {message}")
 
 
 @functools.cache

@@ -32,6 +32,7 @@ from staticwrap.manifest import STATICWRAP_MANIFEST, Manifest, read_manifest
 from staticwrap.transaction import Transaction
 
 from .conf import get_config
+from .management import reported_as_command_error
 
 PostProcessed = tuple[str, str, bool] | tuple[str, None, Exception]
 
@@ -140,7 +141,10 @@ class StaticWrapStorage(StaticFilesStorage):
         """
         if dry_run:
             return
-        config = get_config()
+        # staticfiles' collectstatic (when it runs instead of staticwrap's)
+        # prints any other exception with its traceback.
+        with reported_as_command_error():
+            config = get_config()
         destination = os.fspath(self.location)
         failure: BuildError | None = None
         # Nothing is yielded inside the with: collectstatic stops iterating at

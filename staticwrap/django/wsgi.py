@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import os
 import weakref
 from collections.abc import Mapping
@@ -12,9 +13,17 @@ from staticwrap.middleware import StaticWrap
 from staticwrap.tree import normalize_prefix
 
 from .conf import DjangoConfig
+from .debug import DebugNotFound, Source
 
 if TYPE_CHECKING:
     from django.core.handlers.wsgi import WSGIHandler
+
+    from staticwrap._types import WSGIApplication
+
+#: The origins of the directories that are not a finder's.
+STATIC_ROOT = "STATIC_ROOT"
+ROOT = "settings.STATICWRAP['root']"
+NOT_A_DIRECTORY = "is not a directory"
 
 # The roots configure() added to each wrapper, so that configuring one again
 # replaces them instead of serving them twice.
@@ -34,19 +43,25 @@ def configure(wrapper: StaticWrap, settings: object | None = None, **options: An
     2. ``STATIC_ROOT`` at the path of ``STATIC_URL`` (``FORCE_SCRIPT_NAME`` removed);
     3. ``STATICWRAP["root"]`` at ``/``.
 
-    Directories the wrapper already served are kept, ahead of these.
+    Directories the wrapper already served are kept, ahead of these. With
+    ``DEBUG`` on, a request under ``STATIC_URL`` that none of them serves
+    gets a 404 that lists where it was looked for
+    (:class:`~staticwrap.django.debug.DebugNotFound`), as with Django's own
+    development handler, instead of reaching the application.
 
     :param settings: ``django.conf.settings`` when not given.
-    :raises ConfigurationError: for a bad ``STATICWRAP`` key, and, unless
-        ``DEBUG``, for a ``STATIC_ROOT`` that is not set. One that is not a
-        directory (collectstatic has not run) is a :class:`~staticwrap.StaticwrapWarning`.
+    :raises ConfigurationError: for a bad ``STATICWRAP`` key or a
+        ``STATICWRAP["root"]`` that is not a directory, and, unless ``DEBUG``,
+        for a ``STATIC_ROOT`` that is not set. One that is not a directory
+        (collectstatic has not run) is a :class:`~staticwrap.StaticwrapWarning`.
     """
     if settings is None:
         from django.conf import settings as django_settings
 
         settings = django_settings
     django = DjangoConfig.from_settings(settings, **options)
-    roots = static_roots(django)
+    sources = static_sources(django)
+    roots = _served(django, sources)
     ours = set(_added.get(wrapper, ()))
     earlier = [(root.path, root.prefix) for root in wrapper.index.roots if (root.path, root.prefix) not in ours]
     # The index was built with the wrapper's options: it is built again with these.
@@ -54,6 +69,7 @@ def configure(wrapper: StaticWrap, settings: object | None = None, **options: An
     for path, prefix in [*earlier, *roots]:
         wrapper.add_files(path, prefix)
     _added[wrapper] = roots
+    wrapper.application = _behind(wrapper.application, django, sources, [*earlier, *roots])
 
 
 def get_wsgi_application(**options: Any) -> StaticWrap:
@@ -78,55 +94,114 @@ def get_wsgi_application(**options: Any) -> StaticWrap:
 
 def static_roots(django: DjangoConfig) -> list[tuple[str, str]]:
     """The ``(directory, URL prefix)`` pairs to serve, in order of precedence (see :func:`configure`)."""
-    roots: list[tuple[str, str]] = []
-    prefix = django.static_prefix
-    if django.use_finders and prefix is not None:
-        roots += finder_roots(prefix)
-    if django.static_root is not None and os.path.isdir(django.static_root):
-        if prefix is None:
-            raise ConfigurationError(
-                f"STATIC_ROOT is {django.static_root}, but STATIC_URL is not set: set STATIC_URL (such as "
-                "'static/'), the URL path STATIC_ROOT is served at"
-            )
-        roots.append((django.static_root, prefix))
-    elif not django.debug:
-        if django.static_root is None:
-            raise ConfigurationError(
-                "STATIC_ROOT is not set, so staticwrap has no static files to serve: set it to the directory "
-                "collectstatic fills (such as BASE_DIR / 'staticfiles'), then run manage.py collectstatic"
-            )
+    return _served(django, static_sources(django))
+
+
+def _served(django: DjangoConfig, sources: list[Source]) -> list[tuple[str, str]]:
+    if not django.debug and any(source.origin == STATIC_ROOT and source.problem for source in sources):
         # Not an error: a test run (DEBUG is off) or a release step may start
         # the application before collectstatic has run. The check says it too.
         warn(
             f"STATIC_ROOT {django.static_root} is not a directory, so no static file is served "
             "from it: run manage.py collectstatic"
         )
-    if django.root is not None:
-        if not os.path.isdir(django.root):
+    return list(
+        dict.fromkeys(
+            (source.location, source.prefix)
+            for source in sources
+            if source.problem is None and source.location is not None
+        )
+    )
+
+
+def _behind(
+    application: WSGIApplication, django: DjangoConfig, sources: list[Source], served: list[tuple[str, str]]
+) -> WSGIApplication:
+    """What the wrapper passes a miss to: ``application``, behind a :class:`DebugNotFound` when ``DEBUG`` is on."""
+    if isinstance(application, DebugNotFound):  # configured before
+        application = application.application
+    prefix = django.static_prefix
+    # STATIC_URL = "/" would put every page of the site under it.
+    if not django.debug or prefix is None or prefix == "/":
+        return application
+    origins: dict[tuple[str | None, str], str] = {}
+    for source in sources:
+        if source.problem is None:
+            origins.setdefault((source.location, source.prefix), source.origin)
+    searched = [Source(origins.get((path, at), "StaticWrap.add_files"), path, at) for path, at in served]
+    skipped = [source for source in sources if source.problem is not None]
+    return DebugNotFound(application, prefix, searched, skipped)
+
+
+def static_sources(django: DjangoConfig) -> list[Source]:
+    """Every directory the settings name for static files, in order of precedence, served or not.
+
+    :raises ConfigurationError: as :func:`configure`.
+    """
+    sources: list[Source] = []
+    prefix = django.static_prefix
+    if django.use_finders and prefix is not None:
+        sources += finder_sources(prefix)
+    if django.static_root is not None and os.path.isdir(django.static_root):
+        if prefix is None:
             raise ConfigurationError(
-                f"settings.STATICWRAP['root'] = {django.root!r} is not a directory: create it, or remove the key"
+                f"STATIC_ROOT is {django.static_root}, but STATIC_URL is not set: set STATIC_URL (such as "
+                "'static/'), the URL path STATIC_ROOT is served at"
             )
-        roots.append((django.root, "/"))
-    return roots
+        sources.append(Source(STATIC_ROOT, django.static_root, prefix))
+    elif django.static_root is not None:
+        sources.append(Source(STATIC_ROOT, django.static_root, prefix or "/", NOT_A_DIRECTORY))
+    elif not django.debug:
+        raise ConfigurationError(
+            "STATIC_ROOT is not set, so staticwrap has no static files to serve: set it to the directory "
+            "collectstatic fills (such as BASE_DIR / 'staticfiles'), then run manage.py collectstatic"
+        )
+    check_root(django)
+    if django.root is not None:
+        sources.append(Source(ROOT, django.root, "/"))
+    return sources
 
 
-def finder_roots(prefix: str) -> list[tuple[str, str]]:
-    """The directories of the staticfiles finders that are on the local disk, with their URL prefixes.
+def check_root(django: DjangoConfig) -> None:
+    """Raise the error :func:`configure` gives for a ``STATICWRAP["root"]`` that is not a directory.
+
+    The message suggests the directory beside it whose name is closest, for a misspelt name.
+    """
+    root = django.root
+    if root is None or os.path.isdir(root):
+        return
+    parent, name = os.path.split(root)
+    try:
+        siblings = [entry.name for entry in os.scandir(parent) if entry.is_dir()]
+    except OSError:  # the parent is missing too: nothing to suggest
+        siblings = []
+    close = difflib.get_close_matches(name, siblings, n=1)
+    fix = f"did you mean {os.path.join(parent, close[0])!r}? Otherwise create it" if close else "create it"
+    raise ConfigurationError(f"{ROOT} = {root!r} is not a directory: {fix}, or remove the key")
+
+
+def finder_sources(prefix: str) -> list[Source]:
+    """The directories of the staticfiles finders, with their URL prefixes, served or not.
 
     ``FileSystemFinder`` serves a ``("prefix", path)`` entry of
     ``STATICFILES_DIRS`` under ``STATIC_URL + "prefix/"``. Storages with no
-    local directory (a remote storage) cannot be served and are left out.
+    local directory (a remote storage) cannot be served.
     """
     from django.contrib.staticfiles import finders
 
-    found: dict[tuple[str, str], None] = {}
+    sources: list[Source] = []
     for finder in finders.get_finders():
+        origin = f"{type(finder).__module__}.{type(finder).__qualname__}"
         storages = getattr(finder, "storages", None)
         candidates = list(storages.values()) if isinstance(storages, Mapping) else [getattr(finder, "storage", None)]
         for storage in candidates:
             location = getattr(storage, "location", None)
-            if not isinstance(location, str) or not os.path.isdir(location):
-                continue
             sub = str(getattr(storage, "prefix", None) or "").strip("/")
-            found[(location, normalize_prefix(prefix + sub) if sub else prefix)] = None
-    return list(found)
+            served_at = normalize_prefix(prefix + sub) if sub else prefix
+            if not isinstance(location, str):
+                sources.append(Source(origin, None, served_at, "has no directory on this machine"))
+            elif not os.path.isdir(location):
+                sources.append(Source(origin, location, served_at, NOT_A_DIRECTORY))
+            else:
+                sources.append(Source(origin, location, served_at))
+    return sources

@@ -496,13 +496,13 @@ def test_settings_override_the_debug_defaults() -> None:
     [
         ({"max_agee": 1}, "unknown key 'max_agee': did you mean 'max_age'?"),
         ({"prefix": "/x/"}, "unknown key 'prefix'"),
-        ({"max_age": -1}, r"settings.STATICWRAP: max_age=-1"),
+        ({"max_age": -1}, r"settings.STATICWRAP\['max_age'\] = -1: give"),
         ({"use_finders": "yes"}, r"STATICWRAP\['use_finders'\] = 'yes': give True or False"),
         ({"manifest_strict": 1}, r"STATICWRAP\['manifest_strict'\] = 1"),
         ({"root": 3}, r"STATICWRAP\['root'\] = 3"),
         ({"build": {"hashed": True}}, r"\['build'\] has an unknown key 'hashed': did you mean 'hashed_only'"),
         ({"build": {"strict": "no"}}, r"\['build'\]\['strict'\] = 'no'"),
-        ({"build": {"jobs": 0}}, r"\['build'\]: jobs=0"),
+        ({"build": {"jobs": 0}}, r"\['build'\]\['jobs'\] = 0: give"),
         ({"build": ["strict"]}, r"\['build'\] = \['strict'\]: give a dict"),
     ],
 )

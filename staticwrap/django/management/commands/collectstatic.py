@@ -26,6 +26,8 @@ from django.contrib.staticfiles.management.commands.collectstatic import Command
 from django.core.files.storage import Storage
 from django.core.management.base import CommandError
 
+from staticwrap.django.conf import get_config
+from staticwrap.django.management import reported_as_command_error
 from staticwrap.django.storage import StaticWrapStorage
 from staticwrap.errors import StaticwrapError
 from staticwrap.transaction import UNDO_PREFIX, Transaction
@@ -37,6 +39,8 @@ class Command(StaticfilesCollectstatic):
         storage = self.storage
         if not isinstance(storage, StaticWrapStorage) or self.dry_run or not storage.location:
             return super().collect()
+        with reported_as_command_error():  # before any file is copied
+            get_config()
         root = os.fspath(storage.location)
         created = not os.path.isdir(root)
         os.makedirs(root, exist_ok=True)
