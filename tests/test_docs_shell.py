@@ -498,7 +498,7 @@ def test_reader_markers_are_known_words() -> None:
             assert block.action != "server" or block.arguments, f"{block.where}: say which URL paths the server serves"
 
 
-def test_every_shell_block_of_the_pages_is_followed_or_skipped_with_a_reason() -> None:
+def test_no_page_installs_staticwrap_from_pypi_before_a_release() -> None:
     blocks = [block for page in READER_PAGES for block in reader_blocks(page) if block.is_shell]
     assert len(blocks) >= 15, "the extractor finds too few shell blocks: has the markup changed?"
     for block in blocks:
