@@ -16,6 +16,10 @@ that serves files (a :class:`~staticwrap.StaticWrap`, or a Flask app given
 ``init_app``) is asked for one of its files, which must come back byte for
 byte. A renamed option, a moved import or a wrong path therefore fails here.
 
+tests/test_docs_shell.py follows the pages a newcomer reads as a reader does
+instead: in a shell, in a fresh virtual environment, commands and servers
+included.
+
 An rST comment right before a block says what else the block needs::
 
     .. test: flask
