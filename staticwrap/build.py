@@ -303,7 +303,7 @@ def _write_build(
             # their paths are preserved beforehand.
             transaction.expect(path + suffix for _, suffix in SIBLING_SUFFIXES)
             waiting[path] = file
-            workers.submit(path)
+            workers.submit(path, len(file.output))
         for result in workers.completed():
             finish(waiting[result.path], result)
     manifest_path = os.path.join(dest, STATICWRAP_MANIFEST)

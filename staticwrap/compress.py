@@ -298,13 +298,19 @@ def compress_paths(
         # Largest first: brotli at quality 11 takes seconds for a large bundle,
         # and one started last would keep a single worker busy while the others
         # have nothing left to do.
-        for path in sorted(paths, key=lambda path: -_size(path)):
-            workers.submit(path)
+        for size, path in sorted(((_size(path), path) for path in paths), key=lambda pair: -pair[0]):
+            workers.submit(path, size)
         for result in workers.completed():
             results[result.path] = result
             if progress is not None:
                 progress(result)
     return [results[path] for path in paths]
+
+
+#: Files smaller than this go to a worker in batches of about this many
+#: bytes: a trip to a worker process and back costs about a millisecond of
+#: pickling and pipe writes, more than brotli takes on a small file.
+BATCH_BYTES = 256 * 1024
 
 
 class Workers:
@@ -332,35 +338,42 @@ class Workers:
         self._undo = undo
         self._workers = jobs or os.cpu_count() or 1
         self._pool: ProcessPoolExecutor | None = None
-        self._running: set[Future[CompressResult]] = set()
+        self._running: set[Future[list[CompressResult]]] = set()
         self._done: list[CompressResult] = []
+        self._batch: list[str] = []
+        self._batch_bytes = 0
 
-    def submit(self, path: str) -> None:
-        """Compress ``path``: in a worker, or here if that is cheaper (a file not worth compressing)."""
+    def submit(self, path: str, size: int | None = None) -> None:
+        """Compress ``path`` (of ``size`` bytes, if known): in a worker, or here if that is cheaper."""
         if self._workers <= 1 or not should_compress(path):
             # Without workers, or only a stat: not worth a trip to another process.
-            self._done.append(self._compress(path))
+            self._done.extend(_compress_batch([path], self._codings, self._min_saving, self._undo))
             return
-        if self._pool is None:
-            self._pool = ProcessPoolExecutor(max_workers=self._workers, mp_context=_process_context())
-        future = self._pool.submit(
-            compress_file, path, codings=self._codings, min_saving=self._min_saving, undo=self._undo
-        )
-        self._running.add(future)
+        self._batch.append(path)
+        self._batch_bytes += _size(path) if size is None else size
+        if self._batch_bytes >= BATCH_BYTES:
+            self._send_batch()
 
     def completed(self) -> Iterator[CompressResult]:
         """Each result of the files handed in so far, as each file is done.
 
         :raises CompressError: a variant written does not decode to its original.
         """
+        self._send_batch()
         while self._done:
             yield self._done.pop()
         for future in as_completed(self._running):
             self._running.discard(future)
-            yield future.result()
+            yield from future.result()
 
-    def _compress(self, path: str) -> CompressResult:
-        return compress_file(path, codings=self._codings, min_saving=self._min_saving, undo=self._undo)
+    def _send_batch(self) -> None:
+        if not self._batch:
+            return
+        if self._pool is None:
+            self._pool = ProcessPoolExecutor(max_workers=self._workers, mp_context=_process_context())
+        future = self._pool.submit(_compress_batch, self._batch, self._codings, self._min_saving, self._undo)
+        self._running.add(future)
+        self._batch, self._batch_bytes = [], 0
 
     def __enter__(self) -> Workers:
         return self
@@ -372,6 +385,12 @@ class Workers:
             # After a failure no file is started; every one running ends
             # before this returns, so that nothing writes behind the caller.
             self._pool.shutdown(wait=True, cancel_futures=error is not None)
+
+
+def _compress_batch(
+    paths: Sequence[str], codings: Sequence[str], min_saving: float, undo: str | None
+) -> list[CompressResult]:
+    return [compress_file(path, codings=codings, min_saving=min_saving, undo=undo) for path in paths]
 
 
 def _size(path: str) -> int:
