@@ -13,8 +13,10 @@ import gzip
 import multiprocessing
 import os
 import stat
+import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 from fractions import Fraction
 from types import TracebackType
 from typing import NamedTuple
@@ -364,14 +366,17 @@ class Workers:
             yield self._done.pop()
         for future in as_completed(self._running):
             self._running.discard(future)
-            yield from future.result()
+            with _explained():
+                results = future.result()
+            yield from results
 
     def _send_batch(self) -> None:
         if not self._batch:
             return
         if self._pool is None:
             self._pool = ProcessPoolExecutor(max_workers=self._workers, mp_context=_process_context())
-        future = self._pool.submit(_compress_batch, self._batch, self._codings, self._min_saving, self._undo)
+        with _explained():
+            future = self._pool.submit(_compress_batch, self._batch, self._codings, self._min_saving, self._undo)
         self._running.add(future)
         self._batch, self._batch_bytes = [], 0
 
@@ -385,6 +390,21 @@ class Workers:
             # After a failure no file is started; every one running ends
             # before this returns, so that nothing writes behind the caller.
             self._pool.shutdown(wait=True, cancel_futures=error is not None)
+
+
+@contextlib.contextmanager
+def _explained() -> Iterator[None]:
+    """A worker that died is a :class:`CompressError` saying the likely cause."""
+    try:
+        yield
+    except BrokenProcessPool as error:
+        main = getattr(sys.modules.get("__main__"), "__file__", None)
+        where = f"the script {main}" if main else "the main module"
+        raise CompressError(
+            f"a compression worker process stopped ({error}). Workers start by importing {where} again: "
+            'if it compresses or builds at its top level, put that under if __name__ == "__main__": '
+            "(or pass jobs=1 to work in this process)"
+        ) from error
 
 
 def _compress_batch(

@@ -14,6 +14,7 @@ import os
 import random
 import re
 import stat
+import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -566,3 +567,20 @@ def test_format_summary_nothing() -> None:
     text = format_summary([], 0.0)
     assert "0 files compressed" in text
     assert "saved" not in text
+
+
+def test_a_script_without_the_main_guard_gets_a_message_saying_so(tmp_path: Path) -> None:
+    # The workers start by importing the main module again: a script that
+    # compresses at its top level starts workers from inside a worker.
+    write(tmp_path / "site", "app.css", CSS)
+    write(tmp_path / "site", "app.js", CSS.replace(b"color", b"colour"))
+    script = tmp_path / "make_variants.py"
+    script.write_text(
+        f"from staticwrap.compress import compress_tree\ncompress_tree({str(tmp_path / 'site')!r}, jobs=2)\n"
+    )
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 1
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith("staticwrap.compress.CompressError:"), done.stderr
+    assert 'if __name__ == "__main__":' in last
+    assert str(script) in last
