@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import socket
 import sys
 import time
@@ -12,8 +13,8 @@ from collections.abc import Sequence
 from typing import Any, TextIO
 
 from . import __version__, compress
-from .asset import Asset
-from .errors import StaticwrapError
+from .asset import Asset, Redirect
+from .errors import ConfigurationError, StaticwrapError, keyword
 from .middleware import StaticWrap
 from .negotiation import SERVER_ORDER
 from .progress import Progress
@@ -33,6 +34,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     saved, warnings.formatwarning = warnings.formatwarning, _format_warning
     try:
         result: int = args.run(args)
+    except ConfigurationError as error:
+        print(f"staticwrap: error: {error.spelled(_as_typed)}", file=sys.stderr)
+        return 2
     except StaticwrapError as error:
         print(f"staticwrap: error: {error}", file=sys.stderr)
         return 2
@@ -49,10 +53,46 @@ def main(argv: Sequence[str] | None = None) -> int:
     return result
 
 
+#: The flag that sets each keyword option of the Python API: an error about
+#: an option names the flag the user typed. ``None``: a positional argument,
+#: named by its value alone.
+FLAGS: dict[str, str | None] = {
+    "root": None,
+    "prefix": "--prefix",
+    "max_age": "--max-age",
+    "index_file": "--index-file",
+    "cors": "--cors",
+    "not_found": "--not-found",
+    "codings": "--coding",
+    "min_saving": "--min-saving",
+    "jobs": "--jobs",
+}
+
+
+def _as_typed(option: str, value: object) -> str:
+    """An option and its value as written on the command line (``--jobs 0``), for error messages."""
+    if option not in FLAGS:
+        return keyword(option, value)  # an option no flag sets: named as the Python API does
+    flag = FLAGS[option]
+    typed = shlex.quote(str(value))
+    return typed if flag is None else f"{flag} {typed}"
+
+
 def _format_warning(
     message: Warning | str, category: type[Warning], filename: str, lineno: int, line: str | None = None
 ) -> str:
     return f"staticwrap: warning: {str(message).removeprefix('staticwrap: ')}\n"
+
+
+class _HelpWithDefaults(argparse.HelpFormatter):
+    """Help that ends each option's text with its default, unless the text already says it."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        # No default to show: a flag (it is off unless given), or an option the help explains.
+        if "default" in text or action.nargs == 0 or action.default in (None, argparse.SUPPRESS):
+            return text
+        return f"{text} (default: %(default)r)"
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -60,7 +100,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"staticwrap {__version__}")
     commands = parser.add_subparsers(title="commands", required=True, metavar="COMMAND")
 
-    serve = commands.add_parser("serve", help="serve a directory over HTTP (development and demos)")
+    serve = commands.add_parser(
+        "serve", formatter_class=_HelpWithDefaults, help="serve a directory over HTTP (development and demos)"
+    )
     _add_index_options(serve)
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")
     serve.add_argument(
@@ -70,7 +112,9 @@ def _parser() -> argparse.ArgumentParser:
     serve.set_defaults(run=_serve)
 
     build = commands.add_parser(
-        "build", help="hash names, rewrite references, write a manifest with SRI, precompress (SRC -> DEST)"
+        "build",
+        formatter_class=_HelpWithDefaults,
+        help="hash names, rewrite references, write a manifest with SRI, precompress (SRC -> DEST)",
     )
     build.add_argument("source", metavar="SRC", help="the directory of source assets")
     build.add_argument("destination", metavar="DEST", help="the directory to write (created if needed)")
@@ -87,12 +131,16 @@ def _parser() -> argparse.ArgumentParser:
     _add_compress_options(build)
     build.set_defaults(run=_build_command)
 
-    compress_command = commands.add_parser("compress", help="write .br/.zst/.gz siblings for a built directory")
+    compress_command = commands.add_parser(
+        "compress", formatter_class=_HelpWithDefaults, help="write .br/.zst/.gz siblings for a built directory"
+    )
     compress_command.add_argument("directory", help="the directory to compress in place")
     _add_compress_options(compress_command)
     compress_command.set_defaults(run=_compress_command)
 
-    inspect = commands.add_parser("inspect", help="list what the index holds and the headers each file gets")
+    inspect = commands.add_parser(
+        "inspect", formatter_class=_HelpWithDefaults, help="list what the index holds and the headers each file gets"
+    )
     _add_index_options(inspect)
     inspect.add_argument("urls", nargs="*", metavar="URL", help="show the full response headers of these URLs")
     inspect.set_defaults(run=_inspect)
@@ -104,7 +152,12 @@ def _add_index_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--prefix", default="/", help="URL prefix of the directory (default: %(default)s)")
     parser.add_argument("--max-age", type=int, default=60, help="max-age of files without a content hash")
     parser.add_argument("--index-file", default="index.html", help="file served for a directory URL ('' for none)")
-    parser.add_argument("--cors", metavar="ORIGIN", action="append", help="allow this origin ('*' for any)")
+    parser.add_argument(
+        "--cors",
+        metavar="ORIGIN",
+        action="append",
+        help="allow this origin ('*' for any; repeat for several; default: none)",
+    )
     parser.add_argument("--allow-hidden", action="store_true", help="serve dotfiles and dot-directories")
     parser.add_argument("--follow-symlinks", action="store_true", help="serve symlinks that leave the directory")
 
@@ -253,7 +306,7 @@ def _inspect(args: argparse.Namespace, out: TextIO | None = None) -> int:
     for url in args.urls:
         found = app.files.get(url)
         if not isinstance(found, Asset):
-            print(f"{url}: not a file in the index", file=sys.stderr)
+            print(f"{url}: not a file in the index{_url_hint(url, app)}", file=sys.stderr)
             status = 1
             continue
         for variant in (found.identity, *found.coded.values()):
@@ -261,3 +314,18 @@ def _inspect(args: argparse.Namespace, out: TextIO | None = None) -> int:
             for name, value in variant.ok_headers:
                 print(f"  {name}: {value}", file=out)
     return status
+
+
+def _url_hint(url: str, app: StaticWrap) -> str:
+    """The end of the message for a URL ``inspect`` did not find: the URL meant, if one is near."""
+    entry = app.files.get(url)
+    if isinstance(entry, Redirect):
+        return f" (a redirect to {entry.url})"
+    # The leading "/" or the prefix left out (ten.txt for /static/ten.txt).
+    relative = url.lstrip("/")
+    for candidate in ["/" + relative, *(root.prefix + relative for root in app.index.roots)]:
+        if isinstance(app.files.get(candidate), Asset):
+            return f"; did you mean {candidate!r}?"
+    if not url.startswith("/"):
+        return "; a URL starts with '/' and includes the --prefix"
+    return ""

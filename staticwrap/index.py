@@ -22,7 +22,7 @@ from . import codings
 from .asset import Asset, Redirect, build_asset
 from .body import Stale
 from .config import Config
-from .errors import ConfigurationError
+from .errors import OPTION, ConfigurationError
 from .facts import (
     Settling,
     file_facts,
@@ -141,8 +141,9 @@ class Index:
         path = os.path.abspath(os.fspath(directory))
         if not os.path.isdir(path):
             raise ConfigurationError(
-                f"{path} is not a directory (given as {os.fspath(directory)!r}, for prefix {prefix!r}): "
-                "create it, or correct the path passed to StaticWrap/add_files"
+                f"{path} is not a directory (given as {OPTION}, for prefix {prefix!r}): create it, or correct the path",
+                option="root",
+                value=os.fspath(directory),
             )
         root = Root(path, os.path.realpath(path), normalize_prefix(prefix), read_manifest(path))
         if self.config.autorefresh:
