@@ -53,6 +53,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     return result
 
 
+#: The port of ``serve`` when none is given, as with ``python -m http.server``.
+DEFAULT_PORT = 8000
+
 #: The flag that sets each keyword option of the Python API: an error about
 #: an option names the flag the user typed. ``None``: a positional argument,
 #: named by its value alone.
@@ -103,12 +106,30 @@ def _parser() -> argparse.ArgumentParser:
     serve = commands.add_parser(
         "serve", formatter_class=_HelpWithDefaults, help="serve a directory over HTTP (development and demos)"
     )
-    _add_index_options(serve)
-    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")
+    # The arguments of python -m http.server where they overlap: [DIRECTORY] [PORT], -d, -b.
     serve.add_argument(
-        "--port", type=_port, default=8000, help="port to listen on, 0 for any free one (default: %(default)s)"
+        "directory", nargs="?", help="the directory to serve; a lone number is the PORT (default: the current one)"
     )
+    serve.add_argument("port_argument", nargs="?", metavar="PORT", help="as --port")
+    serve.add_argument(
+        "-d",
+        "--directory",
+        dest="directory_option",
+        metavar="DIRECTORY",
+        help="as DIRECTORY (default: the current one)",
+    )
+    _add_index_options(serve, positional=False)
+    serve.add_argument(
+        "-b", "--bind", "--host", dest="host", metavar="ADDRESS", default="127.0.0.1", help="address to listen on"
+    )
+    serve.add_argument("--port", type=_port, help=f"port to listen on, 0 for any free one (default: {DEFAULT_PORT})")
     serve.add_argument("--autorefresh", action="store_true", help="see files added or changed after startup")
+    serve.add_argument(
+        "--no-listing", dest="listing", action="store_false", help="answer 404, not a listing, for a directory URL"
+    )
+    serve.add_argument(
+        "--not-found", metavar="FILE", help="page sent with the 404 of a missing path (default: a plain-text 404)"
+    )
     serve.set_defaults(run=_serve)
 
     build = commands.add_parser(
@@ -147,8 +168,9 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _add_index_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("directory", help="the directory to serve")
+def _add_index_options(parser: argparse.ArgumentParser, *, positional: bool = True) -> None:
+    if positional:
+        parser.add_argument("directory", help="the directory to serve")
     parser.add_argument("--prefix", default="/", help="URL prefix of the directory (default: %(default)s)")
     parser.add_argument("--max-age", type=int, default=60, help="max-age of files without a content hash")
     parser.add_argument("--index-file", default="index.html", help="file served for a directory URL ('' for none)")
@@ -269,9 +291,10 @@ def _listening(host: str, port: int) -> socket.socket:
 def _serve(args: argparse.Namespace) -> int:
     from werkzeug.serving import make_server
 
+    args.directory, args.port = _serve_arguments(args)
     # Show skipped files once at startup, not as errors.
     warnings.simplefilter("default")
-    app = _build(args, autorefresh=args.autorefresh)
+    app = _build(args, autorefresh=args.autorefresh, listing=args.listing, not_found=args.not_found)
     # Bound here, not by werkzeug, which prints its own text and exits when
     # it cannot bind: a busy, privileged or unknown address gets our message.
     with _listening(args.host, args.port) as listening:
@@ -288,6 +311,31 @@ def _serve(args: argparse.Namespace) -> int:
     finally:
         server.server_close()
     return 0
+
+
+def _serve_arguments(args: argparse.Namespace) -> tuple[str, int]:
+    """The directory and port of ``serve``, from its arguments as ``python -m http.server`` takes them too.
+
+    ``serve public``, ``serve public 8080``, ``serve 8080`` (a number that is
+    not a directory here), ``serve -d public 8080``, and ``--port``.
+    """
+    given = [value for value in (args.directory, args.port_argument) if value is not None]
+    directory = args.directory_option
+    if (
+        directory is None
+        and given
+        and not (len(given) == 1 and given[0].isascii() and given[0].isdigit() and not os.path.isdir(given[0]))
+    ):
+        directory = given.pop(0)
+    if given and args.port is not None:
+        raise StaticwrapError(f"two ports given, {given[0]} and --port {args.port}: give one")
+    if len(given) > 1:
+        raise StaticwrapError(f"two directories given, {args.directory} and --directory {directory}: give one")
+    try:
+        port = _port(given[0]) if given else args.port
+    except argparse.ArgumentTypeError as error:
+        raise StaticwrapError(f"PORT {error}") from None
+    return directory or os.curdir, DEFAULT_PORT if port is None else port
 
 
 def _inspect(args: argparse.Namespace, out: TextIO | None = None) -> int:

@@ -90,6 +90,8 @@ class Config:
     max_ranges: int
     memory_budget: int
     memory_max_file: int
+    listing: bool = False
+    not_found: str | None = None
 
     @classmethod
     def from_options(
@@ -108,6 +110,8 @@ class Config:
         max_ranges: int = 16,
         memory_budget: int = DEFAULT_MEMORY_BUDGET,
         memory_max_file: int = DEFAULT_MEMORY_MAX_FILE,
+        listing: bool = False,
+        not_found: str | None = None,
     ) -> Config:
         """Check every option and raise :class:`ConfigurationError` naming the first bad one.
 
@@ -140,6 +144,11 @@ class Config:
         :param memory_budget: bytes of small files each process keeps in
             memory (``0``: none).
         :param memory_max_file: the largest file kept in memory, in bytes.
+        :param listing: answer a directory URL that has no index file with a
+            listing of what the index serves under it.
+        :param not_found: a file (relative to a root, such as ``"404.html"``)
+            sent with status 404 for a path no file answers; only without an
+            application.
         """
         if max_age is not None and (isinstance(max_age, bool) or not isinstance(max_age, int) or max_age < 0):
             raise ConfigurationError.bad_value("max_age", max_age, "give a whole number of seconds >= 0, or None")
@@ -151,7 +160,7 @@ class Config:
             raise ConfigurationError.bad_value(
                 "headers", headers, "give a function f(headers, path, url) that edits the headers in place"
             )
-        for name, value in (("allow_hidden", allow_hidden), ("follow_symlinks", follow_symlinks)):
+        for name, value in (("allow_hidden", allow_hidden), ("follow_symlinks", follow_symlinks), ("listing", listing)):
             if not isinstance(value, bool):
                 raise ConfigurationError.bad_value(name, value, "give True or False")
         if not isinstance(autorefresh, bool):
@@ -177,6 +186,8 @@ class Config:
             max_ranges=max_ranges,
             memory_budget=memory_budget,
             memory_max_file=memory_max_file,
+            listing=listing,
+            not_found=_not_found(not_found),
         )
 
     @classmethod
@@ -238,6 +249,18 @@ def _index_file(index_file: str | bool | None) -> str | None:
     if not isinstance(index_file, str) or not index_file or "/" in index_file or index_file in {".", ".."}:
         raise ConfigurationError.bad_value("index_file", index_file, "give a file name such as 'index.html', or None")
     return index_file
+
+
+def _not_found(not_found: str | None) -> str | None:
+    """The not-found page's path relative to a root, without a leading slash."""
+    if not_found is None:
+        return None
+    relative = not_found.lstrip("/") if isinstance(not_found, str) else ""
+    if not relative or "\\" in relative or any(part in {"", ".", ".."} for part in relative.split("/")):
+        raise ConfigurationError.bad_value(
+            "not_found", not_found, "give the path of a file relative to a root, such as '404.html', or None"
+        )
+    return relative
 
 
 def _media_type_overrides(mimetypes: Mapping[str, str] | None) -> Mapping[str, str]:

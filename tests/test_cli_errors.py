@@ -49,6 +49,15 @@ MISTAKES = {
     "inspect URL without /": Mistake(("inspect", "src", "ten.txt"), 1, ("ten.txt", "did you mean '/ten.txt'")),
     "serve --port -1": Mistake(("serve", "src", "--port", "-1"), 2, ("--port", "'-1' is not a port")),
     "serve a missing directory": Mistake(("serve", "nonexist", "--port", "0"), 2, ("nonexist", "not a directory")),
+    "serve --not-found missing": Mistake(
+        ("serve", "src", "--port", "0", "--not-found", "404.html"),
+        2,
+        ("--not-found 404.html", "no root has a file 404.html"),
+    ),
+    "serve two ports": Mistake(("serve", "src", "0", "--port", "0"), 2, ("two ports given", "--port 0")),
+    "serve PORT out of range": Mistake(("serve", "src", "99999"), 2, ("PORT '99999' is not a port",)),
+    "serve two directories": Mistake(("serve", "src", "src", "-d", "src"), 2, ("two directories given", "--directory")),
+    "serve a lone number that is no port": Mistake(("serve", "70000"), 2, ("PORT '70000' is not a port",)),
     "serve --max-age -1": Mistake(("serve", "src", "--port", "0", "--max-age", "-1"), 2, ("--max-age -1",)),
 }
 
