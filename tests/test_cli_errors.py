@@ -7,6 +7,7 @@ typed on the command line, not the Python keyword behind it.
 
 from __future__ import annotations
 
+import pickle
 import re
 import subprocess
 import sys
@@ -15,6 +16,7 @@ from typing import NamedTuple
 
 import pytest
 
+from staticwrap import ConfigurationError, StaticWrap
 from tests.conftest import TEN, write
 from tests.test_cli import TIMEOUT, module_env
 
@@ -116,3 +118,13 @@ def _help_of(command: str) -> str:
         check=True,
     )
     return result.stdout
+
+
+def test_python_callers_read_the_keyword_and_the_error_survives_pickling(tmp_path: Path) -> None:
+    # The same error, raised deep in the configuration, read by a Python caller.
+    with pytest.raises(ConfigurationError) as raised:
+        StaticWrap(None, tmp_path, max_age=-1)
+    assert str(raised.value) == "max_age=-1: give a whole number of seconds >= 0, or None"
+    # Sent between processes (compression workers), it keeps the option it names.
+    copy = pickle.loads(pickle.dumps(raised.value))
+    assert (str(copy), copy.option, copy.value) == (str(raised.value), "max_age", -1)
