@@ -379,7 +379,7 @@ def check_options(codings: Sequence[str], min_saving: float, jobs: int | None) -
     wanted = _check_codings(codings)
     keep_ratio(min_saving)
     if jobs is not None and (isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1):
-        raise ConfigurationError.bad_value("jobs", jobs, "give a number of processes >= 1, or None for one per CPU")
+        raise ConfigurationError.bad_value("jobs", jobs, "give a number of processes >= 1 (left out: one per CPU)")
     return wanted
 
 
