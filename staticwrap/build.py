@@ -320,6 +320,16 @@ def _write_build(
 def _check_directories(src: str, dest: str) -> None:
     if not os.path.isdir(src):
         raise BuildError(f"{src} is not a directory: give the directory of your source assets as SRC")
+    # DEST is created with its missing parents: the nearest existing one must be a directory.
+    existing = dest
+    while not os.path.lexists(existing):
+        existing = os.path.dirname(existing)
+    if existing == dest and not os.path.isdir(dest):
+        raise BuildError(f"DEST {dest} is not a directory: remove that file, or choose another DEST")
+    if not os.path.isdir(existing):
+        raise BuildError(
+            f"DEST {dest} cannot be created: {existing} is not a directory; remove that file, or choose another DEST"
+        )
     # Compared as real paths: a DEST that is a symlink into SRC is inside it.
     src, dest = os.path.realpath(src), os.path.realpath(dest)
     if os.path.commonpath([src, dest]) == src:

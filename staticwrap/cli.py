@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import socket
 import sys
 import time
@@ -12,8 +13,8 @@ from collections.abc import Sequence
 from typing import Any, TextIO
 
 from . import __version__, compress
-from .asset import Asset
-from .errors import StaticwrapError
+from .asset import Asset, Redirect
+from .errors import ConfigurationError, StaticwrapError, keyword
 from .middleware import StaticWrap
 from .negotiation import SERVER_ORDER
 from .progress import Progress
@@ -33,6 +34,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     saved, warnings.formatwarning = warnings.formatwarning, _format_warning
     try:
         result: int = args.run(args)
+    except ConfigurationError as error:
+        print(f"staticwrap: error: {error.spelled(_as_typed)}", file=sys.stderr)
+        return 2
     except StaticwrapError as error:
         print(f"staticwrap: error: {error}", file=sys.stderr)
         return 2
@@ -49,10 +53,49 @@ def main(argv: Sequence[str] | None = None) -> int:
     return result
 
 
+#: The port of ``serve`` when none is given, as with ``python -m http.server``.
+DEFAULT_PORT = 8000
+
+#: The flag that sets each keyword option of the Python API: an error about
+#: an option names the flag the user typed. ``None``: a positional argument,
+#: named by its value alone.
+FLAGS: dict[str, str | None] = {
+    "root": None,
+    "prefix": "--prefix",
+    "max_age": "--max-age",
+    "index_file": "--index-file",
+    "cors": "--cors",
+    "not_found": "--not-found",
+    "codings": "--coding",
+    "min_saving": "--min-saving",
+    "jobs": "--jobs",
+}
+
+
+def _as_typed(option: str, value: object) -> str:
+    """An option and its value as written on the command line (``--jobs 0``), for error messages."""
+    if option not in FLAGS:
+        return keyword(option, value)  # an option no flag sets: named as the Python API does
+    flag = FLAGS[option]
+    typed = shlex.quote(str(value))
+    return typed if flag is None else f"{flag} {typed}"
+
+
 def _format_warning(
     message: Warning | str, category: type[Warning], filename: str, lineno: int, line: str | None = None
 ) -> str:
     return f"staticwrap: warning: {str(message).removeprefix('staticwrap: ')}\n"
+
+
+class _HelpWithDefaults(argparse.HelpFormatter):
+    """Help that ends each option's text with its default, unless the text already says it."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        # No default to show: a flag (it is off unless given), or an option the help explains.
+        if "default" in text or action.nargs == 0 or action.default in (None, argparse.SUPPRESS):
+            return text
+        return f"{text} (default: %(default)r)"
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -60,17 +103,39 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"staticwrap {__version__}")
     commands = parser.add_subparsers(title="commands", required=True, metavar="COMMAND")
 
-    serve = commands.add_parser("serve", help="serve a directory over HTTP (development and demos)")
-    _add_index_options(serve)
-    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")
-    serve.add_argument(
-        "--port", type=_port, default=8000, help="port to listen on, 0 for any free one (default: %(default)s)"
+    serve = commands.add_parser(
+        "serve", formatter_class=_HelpWithDefaults, help="serve a directory over HTTP (development and demos)"
     )
+    # The arguments of python -m http.server where they overlap: [DIRECTORY] [PORT], -d, -b.
+    serve.add_argument(
+        "directory", nargs="?", help="the directory to serve; a lone number is the PORT (default: the current one)"
+    )
+    serve.add_argument("port_argument", nargs="?", metavar="PORT", help="as --port")
+    serve.add_argument(
+        "-d",
+        "--directory",
+        dest="directory_option",
+        metavar="DIRECTORY",
+        help="as DIRECTORY (default: the current one)",
+    )
+    _add_index_options(serve, positional=False)
+    serve.add_argument(
+        "-b", "--bind", "--host", dest="host", metavar="ADDRESS", default="127.0.0.1", help="address to listen on"
+    )
+    serve.add_argument("--port", type=_port, help=f"port to listen on, 0 for any free one (default: {DEFAULT_PORT})")
     serve.add_argument("--autorefresh", action="store_true", help="see files added or changed after startup")
+    serve.add_argument(
+        "--no-listing", dest="listing", action="store_false", help="answer 404, not a listing, for a directory URL"
+    )
+    serve.add_argument(
+        "--not-found", metavar="FILE", help="page sent with the 404 of a missing path (default: a plain-text 404)"
+    )
     serve.set_defaults(run=_serve)
 
     build = commands.add_parser(
-        "build", help="hash names, rewrite references, write a manifest with SRI, precompress (SRC -> DEST)"
+        "build",
+        formatter_class=_HelpWithDefaults,
+        help="hash names, rewrite references, write a manifest with SRI, precompress (SRC -> DEST)",
     )
     build.add_argument("source", metavar="SRC", help="the directory of source assets")
     build.add_argument("destination", metavar="DEST", help="the directory to write (created if needed)")
@@ -87,24 +152,34 @@ def _parser() -> argparse.ArgumentParser:
     _add_compress_options(build)
     build.set_defaults(run=_build_command)
 
-    compress_command = commands.add_parser("compress", help="write .br/.zst/.gz siblings for a built directory")
+    compress_command = commands.add_parser(
+        "compress", formatter_class=_HelpWithDefaults, help="write .br/.zst/.gz siblings for a built directory"
+    )
     compress_command.add_argument("directory", help="the directory to compress in place")
     _add_compress_options(compress_command)
     compress_command.set_defaults(run=_compress_command)
 
-    inspect = commands.add_parser("inspect", help="list what the index holds and the headers each file gets")
+    inspect = commands.add_parser(
+        "inspect", formatter_class=_HelpWithDefaults, help="list what the index holds and the headers each file gets"
+    )
     _add_index_options(inspect)
     inspect.add_argument("urls", nargs="*", metavar="URL", help="show the full response headers of these URLs")
     inspect.set_defaults(run=_inspect)
     return parser
 
 
-def _add_index_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("directory", help="the directory to serve")
+def _add_index_options(parser: argparse.ArgumentParser, *, positional: bool = True) -> None:
+    if positional:
+        parser.add_argument("directory", help="the directory to serve")
     parser.add_argument("--prefix", default="/", help="URL prefix of the directory (default: %(default)s)")
     parser.add_argument("--max-age", type=int, default=60, help="max-age of files without a content hash")
     parser.add_argument("--index-file", default="index.html", help="file served for a directory URL ('' for none)")
-    parser.add_argument("--cors", metavar="ORIGIN", action="append", help="allow this origin ('*' for any)")
+    parser.add_argument(
+        "--cors",
+        metavar="ORIGIN",
+        action="append",
+        help="allow this origin ('*' for any; repeat for several; default: none)",
+    )
     parser.add_argument("--allow-hidden", action="store_true", help="serve dotfiles and dot-directories")
     parser.add_argument("--follow-symlinks", action="store_true", help="serve symlinks that leave the directory")
 
@@ -216,9 +291,10 @@ def _listening(host: str, port: int) -> socket.socket:
 def _serve(args: argparse.Namespace) -> int:
     from werkzeug.serving import make_server
 
+    args.directory, args.port = _serve_arguments(args)
     # Show skipped files once at startup, not as errors.
     warnings.simplefilter("default")
-    app = _build(args, autorefresh=args.autorefresh)
+    app = _build(args, autorefresh=args.autorefresh, listing=args.listing, not_found=args.not_found)
     # Bound here, not by werkzeug, which prints its own text and exits when
     # it cannot bind: a busy, privileged or unknown address gets our message.
     with _listening(args.host, args.port) as listening:
@@ -237,6 +313,31 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _serve_arguments(args: argparse.Namespace) -> tuple[str, int]:
+    """The directory and port of ``serve``, from its arguments as ``python -m http.server`` takes them too.
+
+    ``serve public``, ``serve public 8080``, ``serve 8080`` (a number that is
+    not a directory here), ``serve -d public 8080``, and ``--port``.
+    """
+    given = [value for value in (args.directory, args.port_argument) if value is not None]
+    directory = args.directory_option
+    if (
+        directory is None
+        and given
+        and not (len(given) == 1 and given[0].isascii() and given[0].isdigit() and not os.path.isdir(given[0]))
+    ):
+        directory = given.pop(0)
+    if given and args.port is not None:
+        raise StaticwrapError(f"two ports given, {given[0]} and --port {args.port}: give one")
+    if len(given) > 1:
+        raise StaticwrapError(f"two directories given, {args.directory} and --directory {directory}: give one")
+    try:
+        port = _port(given[0]) if given else args.port
+    except argparse.ArgumentTypeError as error:
+        raise StaticwrapError(f"PORT {error}") from None
+    return directory or os.curdir, DEFAULT_PORT if port is None else port
+
+
 def _inspect(args: argparse.Namespace, out: TextIO | None = None) -> int:
     out = out or sys.stdout
     app = _build(args)
@@ -253,7 +354,7 @@ def _inspect(args: argparse.Namespace, out: TextIO | None = None) -> int:
     for url in args.urls:
         found = app.files.get(url)
         if not isinstance(found, Asset):
-            print(f"{url}: not a file in the index", file=sys.stderr)
+            print(f"{url}: not a file in the index{_url_hint(url, app)}", file=sys.stderr)
             status = 1
             continue
         for variant in (found.identity, *found.coded.values()):
@@ -261,3 +362,18 @@ def _inspect(args: argparse.Namespace, out: TextIO | None = None) -> int:
             for name, value in variant.ok_headers:
                 print(f"  {name}: {value}", file=out)
     return status
+
+
+def _url_hint(url: str, app: StaticWrap) -> str:
+    """The end of the message for a URL ``inspect`` did not find: the URL meant, if one is near."""
+    entry = app.files.get(url)
+    if isinstance(entry, Redirect):
+        return f" (a redirect to {entry.url})"
+    # The leading "/" or the prefix left out (ten.txt for /static/ten.txt).
+    relative = url.lstrip("/")
+    for candidate in ["/" + relative, *(root.prefix + relative for root in app.index.roots)]:
+        if isinstance(app.files.get(candidate), Asset):
+            return f"; did you mean {candidate!r}?"
+    if not url.startswith("/"):
+        return "; a URL starts with '/' and includes the --prefix"
+    return ""

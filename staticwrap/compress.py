@@ -274,7 +274,7 @@ def compress_tree(
     """
     check_options(codings, min_saving, jobs)
     if not os.path.isdir(root):
-        raise ConfigurationError(f"root={root!r}: not a directory; give the directory of the static files")
+        raise ConfigurationError.bad_value("root", root, "not a directory; give the directory of the static files")
     return compress_paths(list(_walk(root)), codings=codings, min_saving=min_saving, jobs=jobs, progress=progress)
 
 
@@ -476,13 +476,13 @@ def check_options(codings: Sequence[str], min_saving: float, jobs: int | None) -
     wanted = _check_codings(codings)
     keep_ratio(min_saving)
     if jobs is not None and (isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1):
-        raise ConfigurationError(f"jobs={jobs!r}: give a number of processes >= 1, or None for one per CPU")
+        raise ConfigurationError.bad_value("jobs", jobs, "give a number of processes >= 1 (left out: one per CPU)")
     return wanted
 
 
 def _check_codings(codings: Sequence[str]) -> tuple[str, ...]:
     if isinstance(codings, str):
-        raise ConfigurationError(f"codings={codings!r}: give a sequence of codings, such as ('br', 'gzip')")
+        raise ConfigurationError.bad_value("codings", codings, "give a sequence of codings, such as ('br', 'gzip')")
     wanted = tuple(dict.fromkeys(codings))
     if not wanted:
         raise ConfigurationError(f"codings=(): name at least one of {', '.join(CODINGS)}")
@@ -501,8 +501,8 @@ def _coding_problem(coding: str) -> str:
 def keep_ratio(min_saving: float) -> Fraction:
     """The largest fraction of its original's size a kept variant may have, for ``min_saving``."""
     if isinstance(min_saving, bool) or not isinstance(min_saving, (int, float)) or not 0 <= min_saving < 1:
-        raise ConfigurationError(
-            f"min_saving={min_saving!r}: give a fraction from 0 up to (not including) 1, such as 0.05 for 5%"
+        raise ConfigurationError.bad_value(
+            "min_saving", min_saving, "give a fraction from 0 up to (not including) 1, such as 0.05 for 5%"
         )
     # Exact decimal arithmetic: 0.05 means 1/20, so a 95-byte variant of a
     # 100-byte file is kept, as the documented rule says, and not lost to the

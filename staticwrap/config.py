@@ -12,7 +12,7 @@ from typing import Any, Protocol
 from werkzeug.datastructures import Headers
 
 from ._syntax import TOKEN
-from .errors import ConfigurationError
+from .errors import OPTION, ConfigurationError
 
 #: ``Cache-Control`` max-age for content-hashed files: one year, the longest
 #: value RFC 9111 §5.2.2.1 tells caches to expect (2**31 is the ceiling).
@@ -96,6 +96,8 @@ class Config:
     max_ranges: int
     memory_budget: int
     memory_max_file: int
+    listing: bool = False
+    not_found: str | None = None
 
     @classmethod
     def from_options(
@@ -114,6 +116,8 @@ class Config:
         max_ranges: int = 16,
         memory_budget: int = DEFAULT_MEMORY_BUDGET,
         memory_max_file: int = DEFAULT_MEMORY_MAX_FILE,
+        listing: bool = False,
+        not_found: str | None = None,
     ) -> Config:
         """Check every option and raise :class:`ConfigurationError` naming the first bad one.
 
@@ -147,25 +151,32 @@ class Config:
         :param memory_budget: bytes of small files each process keeps in
             memory (``0``: none).
         :param memory_max_file: the largest file kept in memory, in bytes.
+        :param listing: answer a directory URL that has no index file with a
+            listing of what the index serves under it.
+        :param not_found: a file (relative to a root, such as ``"404.html"``)
+            sent with status 404 for a path no file answers; only without an
+            application.
         """
         if max_age is not None and (isinstance(max_age, bool) or not isinstance(max_age, int) or max_age < 0):
-            raise ConfigurationError(f"max_age={max_age!r}: give a whole number of seconds >= 0, or None")
+            raise ConfigurationError.bad_value("max_age", max_age, "give a whole number of seconds >= 0, or None")
         if isinstance(max_ranges, bool) or not isinstance(max_ranges, int) or max_ranges < 1:
-            raise ConfigurationError(f"max_ranges={max_ranges!r}: give a whole number >= 1 (the default is 16)")
+            raise ConfigurationError.bad_value("max_ranges", max_ranges, "give a whole number >= 1 (the default is 16)")
         if charset is not None and not (isinstance(charset, str) and TOKEN.fullmatch(charset)):
-            raise ConfigurationError(f"charset={charset!r}: give a charset name such as 'utf-8', or None")
+            raise ConfigurationError.bad_value("charset", charset, "give a charset name such as 'utf-8', or None")
         if headers is not None and not callable(headers):
-            raise ConfigurationError(
-                f"headers={headers!r}: give a function f(headers, path, url) that edits the headers in place"
+            raise ConfigurationError.bad_value(
+                "headers", headers, "give a function f(headers, path, url) that edits the headers in place"
             )
-        for name, value in (("allow_hidden", allow_hidden), ("follow_symlinks", follow_symlinks)):
+        for name, value in (("allow_hidden", allow_hidden), ("follow_symlinks", follow_symlinks), ("listing", listing)):
             if not isinstance(value, bool):
-                raise ConfigurationError(f"{name}={value!r}: give True or False")
+                raise ConfigurationError.bad_value(name, value, "give True or False")
         if not isinstance(autorefresh, bool):
-            raise ConfigurationError(f"autorefresh={autorefresh!r}: give True or False")
+            raise ConfigurationError.bad_value("autorefresh", autorefresh, "give True or False")
         for name, size in (("memory_budget", memory_budget), ("memory_max_file", memory_max_file)):
             if isinstance(size, bool) or not isinstance(size, int) or size < 0:
-                raise ConfigurationError(f"{name}={size!r}: give a number of bytes >= 0 (0 keeps no file in memory)")
+                raise ConfigurationError.bad_value(
+                    name, size, "give a number of bytes >= 0 (0 keeps no file in memory)"
+                )
         cors_any, cors_allows = _cors_policy(cors)
         return cls(
             max_age=max_age,
@@ -182,6 +193,8 @@ class Config:
             max_ranges=max_ranges,
             memory_budget=memory_budget,
             memory_max_file=memory_max_file,
+            listing=listing,
+            not_found=_not_found(not_found),
         )
 
     @classmethod
@@ -216,15 +229,18 @@ def _immutable_test(immutable: ImmutableOption) -> ImmutableTest | None:
         try:
             immutable = re.compile(immutable)
         except re.error as error:
-            raise ConfigurationError(f"immutable={immutable!r} is not a valid regular expression: {error}") from None
+            raise ConfigurationError(
+                f"{OPTION} is not a valid regular expression: {error}", option="immutable", value=immutable
+            ) from None
     if isinstance(immutable, re.Pattern):
         pattern = immutable
         return lambda url, path="": pattern.search(url) is not None
     if callable(immutable):
         return _immutable_function(immutable)
-    raise ConfigurationError(
-        f"immutable={immutable!r}: give a regular expression searched in the URL, a function f(url) -> bool, "
-        "or False to mark no file immutable"
+    raise ConfigurationError.bad_value(
+        "immutable",
+        immutable,
+        "give a regular expression searched in the URL, a function f(url) -> bool, or False to mark no file immutable",
     )
 
 
@@ -267,15 +283,29 @@ def _index_file(index_file: str | bool | None) -> str | None:
     if index_file is True:
         return "index.html"
     if not isinstance(index_file, str) or not index_file or "/" in index_file or index_file in {".", ".."}:
-        raise ConfigurationError(f"index_file={index_file!r}: give a file name such as 'index.html', or None")
+        raise ConfigurationError.bad_value("index_file", index_file, "give a file name such as 'index.html', or None")
     return index_file
+
+
+def _not_found(not_found: str | None) -> str | None:
+    """The not-found page's path relative to a root, without a leading slash."""
+    if not_found is None:
+        return None
+    relative = not_found.lstrip("/") if isinstance(not_found, str) else ""
+    if not relative or "\\" in relative or any(part in {"", ".", ".."} for part in relative.split("/")):
+        raise ConfigurationError.bad_value(
+            "not_found", not_found, "give the path of a file relative to a root, such as '404.html', or None"
+        )
+    return relative
 
 
 def _media_type_overrides(mimetypes: Mapping[str, str] | None) -> Mapping[str, str]:
     if mimetypes is None:
         return {}
     if not isinstance(mimetypes, Mapping):
-        raise ConfigurationError(f"mimetypes={mimetypes!r}: give a dict such as {{'.avifs': 'image/avif-sequence'}}")
+        raise ConfigurationError.bad_value(
+            "mimetypes", mimetypes, "give a dict such as {'.avifs': 'image/avif-sequence'}"
+        )
     checked: dict[str, str] = {}
     for key, value in mimetypes.items():
         if not isinstance(key, str) or not key or "/" in key:
@@ -298,15 +328,16 @@ def _cors_policy(cors: CorsOption) -> tuple[bool, CorsTest | None]:
     if callable(cors):
         return False, cors
     if not isinstance(cors, Collection):
-        raise ConfigurationError(
-            f"cors={cors!r}: give '*', a list of origins such as ['https://example.com'], "
-            "or a function f(origin) -> bool"
+        raise ConfigurationError.bad_value(
+            "cors", cors, "give '*', a list of origins such as ['https://example.com'], or a function f(origin) -> bool"
         )
     origins = frozenset(cors)
     for origin in origins:
         if not isinstance(origin, str) or not is_origin(origin):
             raise ConfigurationError(
-                f"cors origin {origin!r}: give origins as scheme://host[:port] with no path, "
-                "such as 'https://example.com', or '*' for any origin"
+                f"{OPTION} is not an origin: give origins as scheme://host[:port] with no path, "
+                "such as 'https://example.com', or '*' for any origin",
+                option="cors",
+                value=origin,
             )
     return False, origins.__contains__

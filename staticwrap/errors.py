@@ -6,6 +6,18 @@ import os
 import sys
 import types
 import warnings
+from collections.abc import Callable
+
+#: Where a :class:`ConfigurationError`'s message names its option (and the value given).
+OPTION = "{option}"
+
+#: How a caller names an option and its value: ``spell("jobs", 0)``.
+Spelling = Callable[[str, object], str]
+
+
+def keyword(option: str, value: object) -> str:
+    """The Python spelling of an option and its value: ``jobs=0``."""
+    return f"{option}={value!r}"
 
 
 class StaticwrapError(Exception):
@@ -16,7 +28,34 @@ class ConfigurationError(StaticwrapError, ValueError):
     """An option or a directory given to staticwrap cannot be used.
 
     The message names the option or the file, and says how to fix it.
+    When the problem is one option's value, :attr:`option` is its keyword,
+    and the message names it where it holds :data:`OPTION`: ``str(error)``
+    spells it as a keyword (``jobs=0``), and an interface that calls it
+    something else (a command-line flag, a settings key) spells it its own
+    way with :meth:`spelled`, so that the user reads the name they wrote.
     """
+
+    def __init__(self, message: str, *, option: str | None = None, value: object = None) -> None:
+        super().__init__(message)
+        #: The keyword of the option the message is about, if any.
+        self.option = option
+        #: The value given for it.
+        self.value = value
+
+    def __str__(self) -> str:
+        return self.spelled(keyword)
+
+    def spelled(self, spell: Spelling) -> str:
+        """The message, with the option and its value named as ``spell(option, value)`` says."""
+        message = str(self.args[0]) if self.args else ""
+        if self.option is None:
+            return message
+        return message.replace(OPTION, spell(self.option, self.value))
+
+    @classmethod
+    def bad_value(cls, option: str, value: object, fix: str) -> ConfigurationError:
+        """The error of an option whose value cannot be used: ``option=value: fix``."""
+        return cls(f"{OPTION}: {fix}", option=option, value=value)
 
 
 class StaticwrapWarning(UserWarning):

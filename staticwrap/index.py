@@ -23,7 +23,7 @@ from . import codings
 from .asset import Asset, Redirect, build_asset
 from .body import Unavailable
 from .config import Config
-from .errors import ConfigurationError, warn
+from .errors import OPTION, ConfigurationError, warn
 from .facts import (
     Settling,
     file_facts,
@@ -90,6 +90,14 @@ def path_info_of(url: str) -> str:
     return url if url.isascii() else url.encode("utf-8").decode("latin-1")
 
 
+def url_of(path_info: str) -> str | None:
+    """The decoded URL path of a request's ``PATH_INFO`` (see :func:`path_info_of`); ``None`` if not UTF-8."""
+    try:
+        return path_info.encode("latin-1").decode("utf-8")
+    except UnicodeError:
+        return None
+
+
 class _OnDisk:
     """The :class:`PathTable` of autorefresh mode: every lookup is made on disk."""
 
@@ -97,9 +105,8 @@ class _OnDisk:
         self._index = index
 
     def get(self, path_info: str, /) -> Entry | Unavailable | None:
-        try:
-            url = path_info.encode("latin-1").decode("utf-8")
-        except UnicodeError:
+        url = url_of(path_info)
+        if url is None:
             return None
         try:
             return self._index.lookup(url)
@@ -146,8 +153,10 @@ class Index:
             if exists or not self.config.autorefresh:
                 later = "" if exists else " (with autorefresh=True, a directory created later is accepted)"
                 raise ConfigurationError(
-                    f"{path} is not a directory (given as {os.fspath(directory)!r}, for prefix {prefix!r}): "
-                    f"create it, or correct the path passed to StaticWrap/add_files{later}"
+                    f"{path} is not a directory (given as {OPTION}, for prefix {prefix!r}): "
+                    f"create it, or correct the path{later}",
+                    option="root",
+                    value=os.fspath(directory),
                 )
             # WhiteNoise's autorefresh accepts it too: in development the root
             # is often the output of a build tool (a watcher) started beside the
@@ -428,13 +437,75 @@ class Index:
                     return Redirect(url_dir + segment + "/") if has_index else None
                 url_dir += segment + "/"
                 continue
-            if not last or not stat.S_ISREG(found.stat.st_mode):
+            if not last:
                 return None
-            original = original_name(segment)
-            if original != segment and self._regular(walker, place, original):
-                return None  # a precompressed sibling is never served on its own URL (as in _scan)
-            return self._build(walker.root, url_dir + segment, found, functools.partial(walker.entry, place))
+            return self._file_on_disk(walker, place, segment, found, url_dir)
         return None
+
+    def _file_on_disk(self, walker: Walker, place: Place, name: str, found: Found, url_dir: str) -> Asset | None:
+        """The asset of the entry ``name`` of ``place``, if it is a file the index would serve."""
+        if not stat.S_ISREG(found.stat.st_mode):
+            return None
+        original = original_name(name)
+        if original != name and self._regular(walker, place, original):
+            return None  # a precompressed sibling is never served on its own URL (as in _scan)
+        return self._build(walker.root, url_dir + name, found, functools.partial(walker.entry, place))
+
+    def directory_on_disk(self, url: str) -> list[tuple[str, Asset | None]] | None:
+        """Autorefresh: what would be served right under the directory URL ``url`` (ending in ``/``).
+
+        Each file as its asset, and each subdirectory that holds a file that
+        would be served as ``None``, in name order; ``None`` when no root has
+        such a directory. Found by the policy walk of a lookup: each name is
+        one a listing returned, never a path joined.
+
+        :raises OSError: for a transient failure of the file system.
+        """
+        for root in self.roots:
+            if not url.startswith(root.prefix):
+                continue
+            try:
+                walker = Walker(root, self.config)
+            except OSError as error:
+                if is_transient(error):
+                    raise
+                continue
+            with walker:
+                place: Place | None = walker.top
+                for segment in url[len(root.prefix) : -1].split("/") if url != root.prefix else []:
+                    found = walker.entry(place, segment) if place is not None else None
+                    place = walker.enter(found) if found is not None and stat.S_ISDIR(found.stat.st_mode) else None
+                if place is None:
+                    continue
+                items: list[tuple[str, Asset | None]] = []
+                for name in sorted(place.names):
+                    found = walker.entry(place, name)
+                    if found is None:
+                        continue
+                    if stat.S_ISDIR(found.stat.st_mode):
+                        if self._holds_files(walker, found, set()):
+                            items.append((name, None))
+                    elif (asset := self._file_on_disk(walker, place, name, found, url)) is not None:
+                        items.append((name, asset))
+                return items
+        return None
+
+    def _holds_files(self, walker: Walker, directory: Found, walked: set[tuple[int, int]]) -> bool:
+        """Whether a regular file the policy admits lies under ``directory`` (depth first, each directory once)."""
+        key = (directory.stat.st_dev, directory.stat.st_ino)
+        if key in walked:
+            return False  # a symlink loop
+        walked.add(key)
+        place = walker.enter(directory)
+        if place is None:
+            return False
+        try:
+            below = [found for name in sorted(place.names) if (found := walker.entry(place, name)) is not None]
+            if any(stat.S_ISREG(found.stat.st_mode) for found in below):
+                return True
+            return any(self._holds_files(walker, found, walked) for found in below if stat.S_ISDIR(found.stat.st_mode))
+        finally:
+            walker.close(place)
 
     def _regular(self, walker: Walker, place: Place, name: str) -> bool:
         found = walker.entry(place, name)

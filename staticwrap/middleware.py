@@ -14,6 +14,7 @@ from .asset import Asset, FileFacts, Redirect
 from .body import Unavailable, Unusable, check_fresh, file_body, memory_body, open_checked
 from .config import Config
 from .errors import ConfigurationError
+from .fallback import Fallback
 from .index import Entry, Index, Vanished
 from .manifest import FileRecord
 from .memory import memory_cache
@@ -81,6 +82,11 @@ class StaticWrap:
             from .django.wsgi import configure as configure_django
 
             configure_django(self, **options)
+        if self.config.listing or self.config.not_found is not None:
+            # Listings and the not-found page answer (some of) the paths the index does not hold.
+            fallback = Fallback(self, self.application, static_only=application is None)
+            fallback.check()
+            self.application = fallback
 
     def use_config(self, config: Config) -> None:
         """Start over with ``config``: an empty index (add roots again) and an empty body cache."""

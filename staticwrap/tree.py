@@ -48,10 +48,10 @@ class Found(NamedTuple):
 def normalize_prefix(prefix: str) -> str:
     """``"static"``, ``"/static"`` and ``"/static/"`` all mean ``"/static/"``."""
     if not isinstance(prefix, str) or "\\" in prefix or "\x00" in prefix or "?" in prefix or "#" in prefix:
-        raise ConfigurationError(f"prefix={prefix!r}: give a URL path such as '/static/'")
+        raise ConfigurationError.bad_value("prefix", prefix, "give a URL path such as '/static/'")
     stripped = prefix.strip("/")
     if "//" in prefix or (stripped and any(part in {"", ".", ".."} for part in stripped.split("/"))):
-        raise ConfigurationError(f"prefix={prefix!r}: a URL prefix cannot contain '//', '.' or '..' segments")
+        raise ConfigurationError.bad_value("prefix", prefix, "a URL prefix cannot contain '//', '.' or '..' segments")
     return f"/{stripped}/" if stripped else "/"
 
 

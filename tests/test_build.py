@@ -1103,12 +1103,13 @@ def test_build_bad_options_fail_before_dest_is_touched(tmp_path: Path) -> None:
         assert not dest.exists(), options
 
 
-def test_cli_build_unwritable_destination_is_exit_1(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_build_destination_under_a_file_is_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # A DEST that cannot be created is the user's choice to fix, told before anything is written.
     src = tmp_path / "src"
     write(src, "a.css", "a{}")
     blocker = write(tmp_path, "file", "not a directory")
-    assert main(["build", str(src), str(blocker / "dest"), "--quiet"]) == 1
-    assert "staticwrap: error:" in capsys.readouterr().err
+    assert main(["build", str(src), str(blocker / "dest"), "--quiet"]) == 2
+    assert f"staticwrap: error: DEST {blocker / 'dest'} cannot be created" in capsys.readouterr().err
 
 
 def test_cli_warnings_read_as_messages(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
