@@ -58,7 +58,7 @@ def root(tmp_path: Path) -> Path:
 def wrap(application: Any, root: Path, **options: Any) -> StaticWrap:
     """``StaticWrap(application, root, ...)``, quiet about the symlinks :func:`root` has that leave it."""
     with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", "staticwrap: .* is a symlink to .*, outside", StaticwrapWarning)
+        warnings.filterwarnings("ignore", ".* is a symlink to .*, outside", StaticwrapWarning)
         return StaticWrap(application, root, **options)
 
 
@@ -352,6 +352,6 @@ def test_serve_listing_follows_a_file_added_with_autorefresh(root: Path) -> None
 def test_listing_with_autorefresh_matches_the_scanned_index(root: Path, path: str) -> None:
     scanned = call(wrap(None, root, listing=True), path)
     with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", "staticwrap: .* is a symlink to .*, outside", StaticwrapWarning)
+        warnings.filterwarnings("ignore", ".* is a symlink to .*, outside", StaticwrapWarning)
         on_disk = call(wrap(None, root, listing=True, autorefresh=True), path)
     assert (on_disk.code, on_disk.body) == (scanned.code, scanned.body)
