@@ -35,7 +35,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         result: int = args.run(args)
     except ConfigurationError as error:
-        print(f"staticwrap: error: {error.spelled(_as_typed)}", file=sys.stderr)
+        print(f"staticwrap: error: {error.spelled(_as_typed, python=False)}", file=sys.stderr)
         return 2
     except StaticwrapError as error:
         print(f"staticwrap: error: {error}", file=sys.stderr)

@@ -12,7 +12,7 @@ from typing import Any, Protocol
 from werkzeug.datastructures import Headers
 
 from ._syntax import TOKEN
-from .errors import OPTION, ConfigurationError
+from .errors import OPTION, ConfigurationError, python_only
 
 #: ``Cache-Control`` max-age for content-hashed files: one year, the longest
 #: value RFC 9111 §5.2.2.1 tells caches to expect (2**31 is the ceiling).
@@ -158,11 +158,15 @@ class Config:
             application.
         """
         if max_age is not None and (isinstance(max_age, bool) or not isinstance(max_age, int) or max_age < 0):
-            raise ConfigurationError.bad_value("max_age", max_age, "give a whole number of seconds >= 0, or None")
+            raise ConfigurationError.bad_value(
+                "max_age", max_age, "give a whole number of seconds >= 0" + python_only(", or None")
+            )
         if isinstance(max_ranges, bool) or not isinstance(max_ranges, int) or max_ranges < 1:
             raise ConfigurationError.bad_value("max_ranges", max_ranges, "give a whole number >= 1 (the default is 16)")
         if charset is not None and not (isinstance(charset, str) and TOKEN.fullmatch(charset)):
-            raise ConfigurationError.bad_value("charset", charset, "give a charset name such as 'utf-8', or None")
+            raise ConfigurationError.bad_value(
+                "charset", charset, "give a charset name such as 'utf-8'" + python_only(", or None")
+            )
         if headers is not None and not callable(headers):
             raise ConfigurationError.bad_value(
                 "headers", headers, "give a function f(headers, path, url) that edits the headers in place"
@@ -283,7 +287,9 @@ def _index_file(index_file: str | bool | None) -> str | None:
     if index_file is True:
         return "index.html"
     if not isinstance(index_file, str) or not index_file or "/" in index_file or index_file in {".", ".."}:
-        raise ConfigurationError.bad_value("index_file", index_file, "give a file name such as 'index.html', or None")
+        raise ConfigurationError.bad_value(
+            "index_file", index_file, "give a file name such as 'index.html'" + python_only(", or None")
+        )
     return index_file
 
 
@@ -294,7 +300,9 @@ def _not_found(not_found: str | None) -> str | None:
     relative = not_found.lstrip("/") if isinstance(not_found, str) else ""
     if not relative or "\\" in relative or any(part in {"", ".", ".."} for part in relative.split("/")):
         raise ConfigurationError.bad_value(
-            "not_found", not_found, "give the path of a file relative to a root, such as '404.html', or None"
+            "not_found",
+            not_found,
+            "give the path of a file relative to a root, such as '404.html'" + python_only(", or None"),
         )
     return relative
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import sys
 import types
 import warnings
@@ -10,6 +11,16 @@ from collections.abc import Callable
 
 #: Where a :class:`ConfigurationError`'s message names its option (and the value given).
 OPTION = "{option}"
+
+#: Around a part of a message that only Python callers can act on, such as
+#: ", or None": :meth:`ConfigurationError.spelled` keeps it or drops it.
+PYTHON_ONLY = re.compile(r"\{python:(.*?)\}", re.DOTALL)
+
+
+def python_only(text: str) -> str:
+    """``text`` marked as meant for Python callers only (see :data:`PYTHON_ONLY`)."""
+    return "{python:" + text + "}"
+
 
 #: How a caller names an option and its value: ``spell("jobs", 0)``.
 Spelling = Callable[[str, object], str]
@@ -45,9 +56,14 @@ class ConfigurationError(StaticwrapError, ValueError):
     def __str__(self) -> str:
         return self.spelled(keyword)
 
-    def spelled(self, spell: Spelling) -> str:
-        """The message, with the option and its value named as ``spell(option, value)`` says."""
-        message = str(self.args[0]) if self.args else ""
+    def spelled(self, spell: Spelling, *, python: bool = True) -> str:
+        """The message, with the option and its value named as ``spell(option, value)`` says.
+
+        ``python=False`` leaves out what only a Python caller can do (pass
+        ``None``, another keyword), for an interface that cannot.
+        """
+        template = str(self.args[0]) if self.args else ""
+        message = PYTHON_ONLY.sub(lambda match: match.group(1) if python else "", template)
         if self.option is None:
             return message
         return message.replace(OPTION, spell(self.option, self.value))

@@ -23,7 +23,7 @@ from . import codings
 from .asset import Asset, Redirect, build_asset
 from .body import Unavailable
 from .config import Config
-from .errors import OPTION, ConfigurationError, warn
+from .errors import OPTION, ConfigurationError, python_only, warn
 from .facts import (
     Settling,
     file_facts,
@@ -151,7 +151,7 @@ class Index:
         if not os.path.isdir(path):
             exists = os.path.lexists(path)
             if exists or not self.config.autorefresh:
-                later = "" if exists else " (with autorefresh=True, a directory created later is accepted)"
+                later = "" if exists else python_only(" (with autorefresh=True, a directory created later is accepted)")
                 raise ConfigurationError(
                     f"{path} is not a directory (given as {OPTION}, for prefix {prefix!r}): "
                     f"create it, or correct the path{later}",

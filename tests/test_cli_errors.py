@@ -128,3 +128,20 @@ def test_python_callers_read_the_keyword_and_the_error_survives_pickling(tmp_pat
     # Sent between processes (compression workers), it keeps the option it names.
     copy = pickle.loads(pickle.dumps(raised.value))
     assert (str(copy), copy.option, copy.value) == (str(raised.value), "max_age", -1)
+
+
+@pytest.mark.parametrize(
+    ("arguments", "python_only"),
+    [
+        (["serve", "--max-age", "-1", "."], "or None"),
+        (["serve", "--index-file", "../x", "."], "or None"),
+        (["inspect", "/nonexistent-staticwrap-root"], "autorefresh=True"),
+    ],
+)
+def test_cli_messages_leave_out_what_only_python_callers_can_do(arguments: list[str], python_only: str) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "staticwrap", *arguments], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.startswith("staticwrap: error: ")
+    assert python_only not in done.stderr
