@@ -46,7 +46,7 @@ from fractions import Fraction
 from typing import Any
 
 from . import __version__, compress, references
-from .atomic import write_atomic
+from .atomic import link_atomic, write_atomic
 from .codings import SIBLING_SUFFIXES, WRITTEN_SUFFIXES, Digest
 from .errors import StaticwrapError, warn
 from .facts import trusted
@@ -481,11 +481,16 @@ def _write_copies(paths: list[str], data: bytes, transaction: Transaction) -> bo
     if not stale:
         return False
     mtime = max([int(time.time()), *(old + 1 for old in old_mtimes)])
+    written: str | None = None
     for path in paths:
         transaction.preserve(path)
         if path in stale:
             transaction.makedirs(os.path.dirname(path))
-            write_atomic(path, data, mtime_ns=mtime * 1_000_000_000)
+            # The copy under the original name is a hard link to the hashed
+            # one: the same bytes, written once (see _copy_siblings).
+            if written is None or not link_atomic(written, path):
+                write_atomic(path, data, mtime_ns=mtime * 1_000_000_000)
+            written = written or path
         else:
             os.utime(path, (mtime, mtime))  # same bytes, but one version with its copy
     return True
@@ -523,7 +528,8 @@ def _prune_siblings(path: str, codings: Sequence[str], transaction: Transaction)
 
 def _copy_siblings(hashed_path: str, logical_path: str, transaction: Transaction, trusted: bool) -> None:
     # The copy under the logical name has the same bytes as the hashed one:
-    # its variants are copies, not a second (slow) compression; written only
+    # its variants are hard links to the hashed one's (a copy where the file
+    # system has no links), not a second (slow) compression; changed only
     # when they differ, and atomically, as a server may be reading them.
     # ``trusted``: the hashed variants are the ones the previous manifest
     # recorded, so a copy with their size and time is taken to be theirs
@@ -534,12 +540,17 @@ def _copy_siblings(hashed_path: str, logical_path: str, transaction: Transaction
             st = os.stat(source)
             if trusted and _same_size_and_time(target, st):
                 continue
+            if not os.path.lexists(target):
+                transaction.preserve(target)
+                if link_atomic(source, target):
+                    continue
             data = _read(source)
             if not os.path.isfile(target) or os.path.islink(target) or _read(target) != data:
                 # os.replace swaps the directory entry: a link is replaced,
                 # never written through, and readers see old or new bytes.
                 transaction.preserve(target)
-                write_atomic(target, data, mtime_ns=st.st_mtime_ns)
+                if not link_atomic(source, target):
+                    write_atomic(target, data, mtime_ns=st.st_mtime_ns)
             elif os.stat(target).st_mtime_ns != st.st_mtime_ns:
                 transaction.preserve(target)
                 os.utime(target, ns=(st.st_mtime_ns, st.st_mtime_ns))
