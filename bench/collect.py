@@ -110,6 +110,10 @@ def collectstatic(storage: Storage, root: Path, dirs: Sequence[tuple[str, str]])
         "BENCH_DIRS": json.dumps(list(dirs)),
         "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
     }
+    # What the previous build wrote is flushed to disk first: its writeback
+    # (and the journal's) would otherwise run during this build, on the same
+    # two cores, and charge one contender for another's output.
+    os.sync()
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     done = subprocess.run(
@@ -185,7 +189,8 @@ def render(outcomes: dict[str, Outcome], description: str, rounds: int) -> str:
         "",
         description,
         "",
-        f"Medians of {rounds} interleaved rounds; each build in a fresh process.",
+        f"Medians of {rounds} interleaved rounds; each build in a fresh process, after a sync(2) "
+        "of what the previous one wrote.",
         "",
         "| machine | |",
         "|---|---|",
