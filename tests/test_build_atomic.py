@@ -134,8 +134,10 @@ def test_a_manifest_that_cannot_be_written_leaves_dest_unchanged(built: tuple[Pa
 
 def test_an_interrupted_compression_leaves_dest_unchanged(built: tuple[Path, Path, dict[str, Entry]]) -> None:
     src, dest, before = built
-    for number in range(40):
-        write(src, f"js/chunk-{number:02d}.js", f"export const n{number} = '{os.urandom(60_000).hex()}';\n")
+    # Enough files that compression is still going on when the test sees the
+    # first variant, however loaded the machine (about 10 s on 2 cores).
+    for number in range(150):
+        write(src, f"js/chunk-{number:03d}.js", f"export const n{number} = '{os.urandom(60_000).hex()}';\n")
     with subprocess.Popen(
         [sys.executable, "-m", "staticwrap", "build", "--quiet", "--jobs", "2", str(src), str(dest)],
         stderr=subprocess.PIPE,
