@@ -380,18 +380,27 @@ class Index:
         self.files[url] = entry
         self._by_path_info[path_info_of(url)] = entry
 
+    def _walker(self, root: Root) -> Walker | None:
+        """A walker of ``root`` for one lookup; ``None`` while the root itself is gone (a link re-pointed).
+
+        :raises OSError: for a transient failure (see :func:`~staticwrap.tree.is_transient`).
+        """
+        try:
+            return Walker(root, self.config)
+        except OSError as error:
+            if is_transient(error):
+                raise
+            return None
+
     def _lookup_on_disk(self, url: str) -> Entry | None:
         index_file = self.config.index_file
         for root in self.roots:
             bare_prefix = url + "/" == root.prefix and root.prefix != "/"
             if not bare_prefix and not url.startswith(root.prefix):
                 continue
-            try:
-                walker = Walker(root, self.config)
-            except OSError as error:
-                if is_transient(error):
-                    raise
-                continue  # the root itself is gone for now (a link re-pointed meanwhile)
+            walker = self._walker(root)
+            if walker is None:
+                continue
             with walker:
                 if bare_prefix:
                     if index_file is not None and self._regular(walker, walker.top, index_file):
@@ -464,11 +473,8 @@ class Index:
         for root in self.roots:
             if not url.startswith(root.prefix):
                 continue
-            try:
-                walker = Walker(root, self.config)
-            except OSError as error:
-                if is_transient(error):
-                    raise
+            walker = self._walker(root)
+            if walker is None:
                 continue
             with walker:
                 place: Place | None = walker.top
