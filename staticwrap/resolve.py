@@ -98,6 +98,16 @@ def hashed_name(name: str, digest: str) -> str:
     return posixpath.join(directory, new_base)
 
 
+# The last segment of a name hashed_name gives a file with an extension:
+# ``<stem>.<HASH_LENGTH hex>.<extension>``.
+_HASHED_SEGMENT = re.compile(rf"[^/]\.[0-9a-f]{{{HASH_LENGTH}}}\.[^./]+\Z")
+
+
+def looks_hashed(path: str) -> bool:
+    """Whether the last segment of ``path`` has the shape :func:`hashed_name` gives: ``app.<12 hex>.js``."""
+    return _HASHED_SEGMENT.search(path) is not None
+
+
 def rewritten_path(target: Target, digest: str) -> str:
     """The reference to write in place of ``target``, pointing at its hashed name.
 
