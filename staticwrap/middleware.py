@@ -179,7 +179,8 @@ class StaticWrap:
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         # One dict lookup of PATH_INFO as the server gives it (see
         # index.path_info_of): every request that is not for a static file
-        # pays only this.
+        # pays only this, and, when a root has a manifest, a prefix and
+        # name check of the path (_missing_build_file).
         path = environ.get("PATH_INFO", "")
         entry = self._paths.get(path)
         if entry is None:

@@ -26,6 +26,7 @@ from staticwrap.cli import main
 from staticwrap.errors import ConfigurationError
 from staticwrap.generations import Retention, parse_duration
 from staticwrap.manifest import FileRecord, Generation, read_manifest
+from staticwrap.resolve import looks_hashed
 from tests.conftest import MTIME, call, etag_of, write
 from tests.test_build_atomic import run_cli, snapshot
 from tests.test_hardening import gunicorn
@@ -372,6 +373,25 @@ def test_unknown_hashed_name_is_a_404_not_the_app(
         assert result.header("Cache-Control") == "no-store"
         assert result.header("X-Content-Type-Options") == "nosniff"
         assert (result.body == b"") == (method == "HEAD")
+
+
+@pytest.mark.parametrize(
+    ("path", "expected"),
+    [
+        ("/static/app.0123456789ab.js", True),
+        ("/static/archive.tar.0123456789ab.gz", True),
+        ("/static/app.0123456789ab.js/", False),  # a directory URL
+        ("/static/app.0123456789ab.js/x", False),
+        ("/static/.0123456789ab.js", False),  # no stem
+        ("/static/app.0123456789ab.", False),  # no extension
+        ("/static/app.0123456789ab", False),  # hashed_name's shape without extension: not guarded
+        ("/static/app.0123456789abc.js", False),  # 13 digits
+        ("/" + "a.0123456789ab." * 600 + "/", False),  # 9 KiB of near misses
+        ("/" + "a.0123456789ab." * 600 + "js", True),
+    ],
+)
+def test_looks_hashed(path: str, expected: bool) -> None:
+    assert looks_hashed(path) is expected
 
 
 @pytest.mark.parametrize(
