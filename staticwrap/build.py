@@ -16,7 +16,8 @@ The steps, in order:
    each handed to the compression workers as soon as it is written; copy
    each file's variants to its original name as they come back; write
    ``staticwrap.json``, and only then remove what an earlier build wrote
-   and this one does not.
+   and neither this one nor a generation kept (:mod:`staticwrap.generations`)
+   lists.
 
 Every hashed name describes exactly the bytes written under it. A source
 map's ``file`` field (informational, ECMA-426) is therefore left as written:
@@ -40,8 +41,9 @@ import os
 import posixpath
 import stat
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 from fractions import Fraction
 from typing import Any
 
@@ -50,7 +52,16 @@ from .atomic import link_atomic, write_atomic
 from .codings import SIBLING_SUFFIXES, WRITTEN_SUFFIXES, Digest
 from .errors import StaticwrapError, warn
 from .facts import trusted
-from .manifest import STATICWRAP_MANIFEST, FileRecord, Manifest, VariantRecord, read_manifest, write_manifest
+from .generations import DEFAULT_KEEP, DEFAULT_KEEP_FOR, Retention
+from .manifest import (
+    STATICWRAP_MANIFEST,
+    FileRecord,
+    Generation,
+    Manifest,
+    VariantRecord,
+    read_manifest,
+    write_manifest,
+)
 from .resolve import (
     HASH_LENGTH,
     Missing,
@@ -134,6 +145,9 @@ def build(
     min_saving: float = compress.DEFAULT_MIN_SAVING,
     jobs: int | None = None,
     progress: Callable[[int, int, str], None] | None = None,
+    keep: int = DEFAULT_KEEP,
+    keep_for: str | float | timedelta = DEFAULT_KEEP_FOR,
+    now: float | None = None,
 ) -> BuildResult:
     """Build ``source`` into ``destination``; see the module documentation for the steps.
 
@@ -147,6 +161,15 @@ def build(
     :param min_saving: keep a variant only when it saves at least this fraction.
     :param jobs: processes for compression (default: one per CPU).
     :param progress: called as ``progress(done, total, name)`` each time a file is compressed.
+    :param keep: earlier builds are kept as generations: their hashed files
+        stay in ``destination`` (and in the manifest) while the generation is
+        among the newest ``keep``, the new build included...
+    :param keep_for: ...or was replaced less than ``keep_for`` ago (``"90m"``,
+        ``"12h"``, ``"2d"``, ``"0"``, seconds, or a :class:`~datetime.timedelta`).
+        See :mod:`staticwrap.generations`.
+    :param now: the build's time, in seconds since the epoch (default: the
+        current time): when the new generation is built, and the reference
+        for ``keep_for``.
     :raises BuildError: for a missing reference (strict), a cycle, ``destination`` inside ``source``
         (or the reverse), or another build writing ``destination`` now.
     :raises OSError: when ``destination`` cannot be written (a full disk, say).
@@ -158,6 +181,8 @@ def build(
     written_codings = codings if codings is not None else compress.CODINGS
     # Bad options fail before anything in DEST is written or removed.
     compress.check_options(written_codings, min_saving, jobs)
+    retention = Retention.of(keep, keep_for)
+    clock = time.time() if now is None else now
     src, dest = os.path.abspath(os.fspath(source)), os.path.abspath(os.fspath(destination))
     _check_directories(src, dest)
     prefix = normalize_prefix(prefix)
@@ -199,7 +224,17 @@ def build(
             transaction = Transaction(dest)
             try:
                 result = _write_build(
-                    files, dest, hashed_only, written_codings, min_saving, jobs, progress, started, transaction
+                    files,
+                    dest,
+                    hashed_only,
+                    written_codings,
+                    min_saving,
+                    jobs,
+                    progress,
+                    started,
+                    transaction,
+                    retention,
+                    clock,
                 )
             except BaseException:
                 # DEST goes back to exactly what it was: a running server and
@@ -261,6 +296,8 @@ def _write_build(
     progress: Callable[[int, int, str], None] | None,
     started: float,
     transaction: Transaction,
+    retention: Retention,
+    now: float,
 ) -> BuildResult:
     old = read_manifest(dest)
     done = iter(range(1, len(files) + 1))
@@ -308,13 +345,43 @@ def _write_build(
             finish(waiting[result.path], result)
     manifest_path = os.path.join(dest, STATICWRAP_MANIFEST)
     transaction.expect([manifest_path])
-    write_manifest(manifest_path, records, f"staticwrap {__version__}", HASH_LENGTH, undo=transaction.undo)
+    built, previous = _generations(old, records, retention, now)
+    write_manifest(
+        manifest_path,
+        records,
+        f"staticwrap {__version__}",
+        HASH_LENGTH,
+        built=built,
+        previous=previous,
+        undo=transaction.undo,
+    )
     # Only now, with every new file and the new manifest in place, do the
-    # files of the previous build go: a server or a page never meets a
+    # files of the generations dropped go: a server or a page never meets a
     # manifest that names a file already removed.
-    removed = _remove_stale(dest, old, outputs, transaction)
+    kept = outputs | {record.hashed for generation in previous for record in generation.files.values()}
+    removed = _remove_stale(dest, old, kept, transaction)
     ordered = [results[name] for name in files]
-    return BuildResult(len(files), written, removed, ordered, time.monotonic() - started, Manifest.of(records))
+    manifest = Manifest.of(records, built=built, previous=previous)
+    return BuildResult(len(files), written, removed, ordered, time.monotonic() - started, manifest)
+
+
+def _generations(
+    old: Manifest, records: dict[str, FileRecord], retention: Retention, now: float
+) -> tuple[int, tuple[Generation, ...]]:
+    """When the new generation was built, and the earlier generations kept beside it.
+
+    A build that lists exactly the names the newest generation listed is
+    that generation again, not a new one: an unchanged rerun neither pushes
+    an older generation out by count nor changes the manifest.
+    """
+    if old.built is not None and _listing(records) == _listing(old.files):
+        return old.built, retention.kept(old.previous, old.built, now)
+    built = int(now)
+    return built, retention.kept(old.generations, built, now)
+
+
+def _listing(files: Mapping[str, FileRecord]) -> dict[str, str]:
+    return {name: record.hashed for name, record in files.items()}
 
 
 def _check_directories(src: str, dest: str) -> None:
@@ -501,20 +568,24 @@ def _read(path: str) -> bytes:
         return handle.read()
 
 
-def _remove_stale(dest: str, old: Manifest, outputs: set[str], transaction: Transaction) -> int:
-    """Remove what the previous build wrote (per its manifest) and this one does not."""
+def _remove_stale(dest: str, old: Manifest, kept: set[str], transaction: Transaction) -> int:
+    """Remove what earlier builds wrote (per the old manifest's generations) and is not ``kept``.
+
+    The logical names are the newest generation's alone; a hashed name goes
+    when no kept generation lists it.
+    """
+    written = set(old.files) | {record.hashed for generation in old.generations for record in generation.files.values()}
     removed = 0
-    for name, record in old.files.items():
-        for stale in {name, record.hashed} - outputs:
-            path = os.path.join(dest, stale)
-            if os.path.isfile(path):
-                transaction.preserve(path)
-                os.remove(path)
-                removed += 1
-            for _, suffix in SIBLING_SUFFIXES:
-                if os.path.isfile(path + suffix):
-                    transaction.preserve(path + suffix)
-                    os.remove(path + suffix)
+    for stale in sorted(written - kept):
+        path = os.path.join(dest, stale)
+        if os.path.isfile(path):
+            transaction.preserve(path)
+            os.remove(path)
+            removed += 1
+        for _, suffix in SIBLING_SUFFIXES:
+            if os.path.isfile(path + suffix):
+                transaction.preserve(path + suffix)
+                os.remove(path + suffix)
     return removed
 
 

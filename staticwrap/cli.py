@@ -15,6 +15,7 @@ from typing import Any, TextIO
 from . import __version__, compress
 from .asset import Asset, Redirect
 from .errors import ConfigurationError, StaticwrapError, keyword
+from .generations import DEFAULT_KEEP, DEFAULT_KEEP_FOR
 from .middleware import StaticWrap
 from .negotiation import SERVER_ORDER
 from .progress import Progress
@@ -69,6 +70,8 @@ FLAGS: dict[str, str | None] = {
     "codings": "--coding",
     "min_saving": "--min-saving",
     "jobs": "--jobs",
+    "keep": "--keep",
+    "keep_for": "--keep-for",
 }
 
 
@@ -149,6 +152,19 @@ def _parser() -> argparse.ArgumentParser:
         action="store_false",
         help="warn about missing references and unreadable files instead of failing",
     )
+    build.add_argument(
+        "--keep",
+        type=int,
+        default=DEFAULT_KEEP,
+        metavar="N",
+        help="keep the files of the newest N builds, this one included (default: %(default)s)",
+    )
+    build.add_argument(
+        "--keep-for",
+        default=DEFAULT_KEEP_FOR,
+        metavar="DURATION",
+        help="and of any build replaced less than DURATION ago: 90m, 12h, 2d, 0 (default: %(default)s)",
+    )
     _add_compress_options(build)
     build.set_defaults(run=_build_command)
 
@@ -216,6 +232,8 @@ def _build_command(args: argparse.Namespace) -> int:
             codings=args.codings,
             min_saving=args.min_saving,
             jobs=args.jobs,
+            keep=args.keep,
+            keep_for=args.keep_for,
             progress=lambda done, total, name: bar.advance(name, total),
         )
     finally:

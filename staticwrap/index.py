@@ -127,6 +127,10 @@ class Index:
         #: What a request's PATH_INFO is looked up in.
         self.paths: PathTable = _OnDisk(self) if config.autorefresh else self._by_path_info
         self.roots: list[Root] = []
+        #: The PATH_INFO prefixes of the roots a build wrote (with a manifest):
+        #: a hashed-looking name missing there is a file of a build no longer
+        #: kept, never a path for the application (see StaticWrap.__call__).
+        self.built_prefixes: list[str] = []
         self._media_types = {**DEFAULT_MEDIA_TYPES, **config.mimetypes}
         self._lock = threading.Lock()
         # Autorefresh: the asset last built for each URL, reused while the
@@ -167,6 +171,8 @@ class Index:
                 "nothing is served there until it is created"
             )
         root = Root(path, os.path.realpath(path), normalize_prefix(prefix), read_manifest(path))
+        if root.manifest.hashed_names:
+            self.built_prefixes.append(path_info_of(root.prefix))
         if self.config.autorefresh:
             self.roots.append(root)
         else:

@@ -6,12 +6,13 @@ Two formats are read from the top of a root:
 - ``staticfiles.json``, written by Django's ``ManifestStaticFilesStorage``:
   ``{"version": "1.1", "paths": {"app.css": "app.3f2a1b9c0d4e.css"}}``.
 
-``staticwrap.json``, version 1::
+``staticwrap.json``, version 2::
 
     {
-      "version": 1,
+      "version": 2,
       "generator": "staticwrap 0.1.0",
       "hash": {"algorithm": "sha256", "length": 12, "alphabet": "0123456789abcdef"},
+      "built": 1765140000,
       "files": {
         "css/app.css": {
           "hashed": "css/app.3f2a1b9c0d4e.css",
@@ -22,14 +23,30 @@ Two formats are read from the top of a root:
           "source": "<hex SHA-256 of the source file, before references were rewritten>",
           "variants": {"br": {"size": 301, "etag": "..."}, "gzip": {"size": 377, "etag": "..."}}
         }
-      }
+      },
+      "previous": [
+        {"built": 1765130000, "files": {
+          "css/app.css": {"hashed": "css/app.0b1c2d3e4f5a.css", "size": 1230, "...": "..."},
+          "img/logo.png": "img/logo.9a8b7c6d5e4f.png"
+        }}
+      ]
     }
 
 Keys of ``files`` are the logical names (paths relative to the source tree,
 ``/``-separated). ``size``, ``mtime`` and ``etag`` describe the output file
 (the hashed copy, and the copy under the logical name when it was kept, which
-has the same bytes); ``variants`` its precompressed siblings. Every hashed
-name is served as immutable.
+has the same bytes); ``variants`` its precompressed siblings. ``built`` is
+when the newest build was made (seconds since the epoch).
+
+``previous`` holds the earlier generations the build keeps
+(:mod:`staticwrap.generations`), newest first, each with when it was built
+and what it listed. A hashed name's record is written once, in the newest
+generation that lists it; an older one gives only the hashed name. Every
+hashed name of every generation is served as immutable; the logical names are
+the newest generation's.
+
+Version 1 has no ``built`` and no ``previous``: it is read as a single
+generation, built when the file was last modified.
 """
 
 from __future__ import annotations
@@ -37,7 +54,7 @@ from __future__ import annotations
 import json
 import os
 import posixpath
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -47,7 +64,9 @@ from .transaction import save_before_change
 
 STATICWRAP_MANIFEST = "staticwrap.json"
 DJANGO_MANIFEST = "staticfiles.json"
-MANIFEST_VERSION = 1
+MANIFEST_VERSION = 2
+#: Earlier versions :func:`read_manifest` still reads.
+_READABLE_VERSIONS = frozenset({1, MANIFEST_VERSION})
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,6 +140,14 @@ def _optional(data: Any, name: str, kind: type[Any]) -> Any:
 
 
 @dataclass(frozen=True, slots=True)
+class Generation:
+    """What one build listed (logical name → record), and when it was built (seconds since the epoch)."""
+
+    built: int
+    files: Mapping[str, FileRecord]
+
+
+@dataclass(frozen=True, slots=True)
 class Manifest:
     """What a root's manifests say: logical name → record, and the set of hashed names."""
 
@@ -130,39 +157,62 @@ class Manifest:
     outputs: Mapping[str, FileRecord] = field(default_factory=dict)
     #: Django's staticfiles.json: logical name → hashed name.
     django_names: Mapping[str, str] = field(default_factory=dict)
+    #: When the newest generation (``files``) was built; ``None`` when nothing was.
+    built: int | None = None
+    #: The earlier generations kept, newest first.
+    previous: tuple[Generation, ...] = ()
 
     @classmethod
-    def of(cls, files: Mapping[str, FileRecord], django_names: Mapping[str, str] | None = None) -> Manifest:
+    def of(
+        cls,
+        files: Mapping[str, FileRecord],
+        django_names: Mapping[str, str] | None = None,
+        *,
+        built: int | None = None,
+        previous: Sequence[Generation] = (),
+    ) -> Manifest:
         django_names = dict(django_names or {})
-        outputs = dict(files)
+        outputs: dict[str, FileRecord] = {}
+        # Oldest first: a hashed name listed again later gets its newest record.
+        for generation in reversed(previous):
+            outputs.update((record.hashed, record) for record in generation.files.values())
+        outputs.update(files)
         outputs.update((record.hashed, record) for record in files.values())
-        hashed = {record.hashed for record in files.values()} | set(django_names.values())
-        return cls(files, frozenset(hashed), outputs, django_names)
+        hashed = {
+            record.hashed for generation in (*previous, Generation(0, files)) for record in generation.files.values()
+        }
+        return cls(files, frozenset(hashed | set(django_names.values())), outputs, django_names, built, tuple(previous))
+
+    @property
+    def generations(self) -> tuple[Generation, ...]:
+        """Every generation, newest first; none for a manifest no build wrote."""
+        if self.built is None:
+            return ()
+        return (Generation(self.built, self.files), *self.previous)
 
     def for_serving(self) -> Manifest:
         """What a server needs once its index is built: each name's hashed name and integrity.
 
         The sizes, mtimes and ETags only spare the startup scan from reading
         files; an index entry rebuilt later (a file changed) hashes its file
-        anew, as it must.
+        anew, as it must. The earlier generations' hashed names stay (they
+        are immutable), their records go.
         """
         files = {name: FileRecord(record.hashed, integrity=record.integrity) for name, record in self.files.items()}
-        return Manifest(files, self.hashed_names, {}, self.django_names)
+        return Manifest(files, self.hashed_names, {}, self.django_names, self.built)
 
 
 def read_manifest(root: str) -> Manifest:
     """Read the manifests at the top of ``root``; an empty :class:`Manifest` when there are none."""
-    files: dict[str, FileRecord] = {}
-    django: dict[str, str] = {}
+    manifest = Manifest()
     path = os.path.join(root, STATICWRAP_MANIFEST)
     data = _load(path)
     if data is not None:
         try:
-            if data.get("version") != MANIFEST_VERSION:
-                raise ValueError(f"unsupported version {data.get('version')!r}, expected {MANIFEST_VERSION}")
-            files = {_relative(name): FileRecord.from_json(entry) for name, entry in data["files"].items()}
+            manifest = _staticwrap_manifest(data, path)
         except (TypeError, AttributeError, KeyError, ValueError) as error:
             raise _not_a_manifest(path, error) from None
+    django: dict[str, str] = {}
     path = os.path.join(root, DJANGO_MANIFEST)
     data = _load(path)
     if data is not None:
@@ -170,24 +220,69 @@ def read_manifest(root: str) -> Manifest:
             django.update((str(name), str(hashed)) for name, hashed in data["paths"].items())
         except (TypeError, AttributeError, KeyError) as error:
             raise _not_a_manifest(path, error) from None
-    return Manifest.of(files, django)
+    return Manifest.of(manifest.files, django, built=manifest.built, previous=manifest.previous)
+
+
+def _staticwrap_manifest(data: Any, path: str) -> Manifest:
+    version = data.get("version")
+    if version not in _READABLE_VERSIONS or isinstance(version, bool):
+        raise ValueError(f"unsupported version {version!r}, expected {MANIFEST_VERSION}")
+    files = {_relative(name): FileRecord.from_json(entry) for name, entry in data["files"].items()}
+    if version == 1:
+        # No build time recorded: the file's own is when that build ended.
+        return Manifest.of(files, built=int(os.stat(path).st_mtime))
+    built = _required(data, "built", int)
+    records = {record.hashed: record for record in files.values()}
+    previous = []
+    for generation in data.get("previous", []):
+        listed = {_relative(name): _listed(entry, records) for name, entry in generation["files"].items()}
+        previous.append(Generation(_required(generation, "built", int), listed))
+    return Manifest.of(files, built=built, previous=previous)
+
+
+def _listed(entry: Any, records: dict[str, FileRecord]) -> FileRecord:
+    """A record of an earlier generation: in full, or the hashed name of one a newer generation wrote."""
+    if isinstance(entry, str):
+        return records[_relative(entry)]
+    record = FileRecord.from_json(entry)
+    records.setdefault(record.hashed, record)
+    return record
 
 
 def write_manifest(
-    path: str, files: Mapping[str, FileRecord], generator: str, hash_length: int, *, undo: str | None = None
+    path: str,
+    files: Mapping[str, FileRecord],
+    generator: str,
+    hash_length: int,
+    *,
+    built: int,
+    previous: Sequence[Generation] = (),
+    undo: str | None = None,
 ) -> bool:
     """Write a staticwrap.json atomically (a reader never sees half a file).
 
-    Returns whether the file changed: an identical manifest is left untouched.
-    ``undo``: the directory of a :class:`~staticwrap.transaction.Transaction`
-    that keeps the old manifest before it is replaced.
+    ``files`` is the newest generation, built at ``built``; ``previous`` the
+    earlier ones kept, newest first. Returns whether the file changed: an
+    identical manifest is left untouched. ``undo``: the directory of a
+    :class:`~staticwrap.transaction.Transaction` that keeps the old manifest
+    before it is replaced.
     """
     header = {
         "version": MANIFEST_VERSION,
         "generator": generator,
         "hash": {"algorithm": "sha256", "length": hash_length, "alphabet": "0123456789abcdef"},
+        "built": built,
     }
-    text = _manifest_text(header, {name: files[name].to_json() for name in sorted(files)})
+    written = {record.hashed for record in files.values()}
+    older = []
+    for generation in previous:
+        listed: dict[str, Any] = {}
+        for name in sorted(generation.files):
+            record = generation.files[name]
+            listed[name] = record.hashed if record.hashed in written else record.to_json()
+            written.add(record.hashed)
+        older.append((generation.built, listed))
+    text = _manifest_text(header, {name: files[name].to_json() for name in sorted(files)}, older)
     try:
         with open(path, encoding="utf-8") as existing:
             if existing.read() == text:
@@ -199,8 +294,10 @@ def write_manifest(
     return True
 
 
-def _manifest_text(header: Mapping[str, Any], records: Mapping[str, Any]) -> str:
-    """The JSON text of a manifest, one line per file record.
+def _manifest_text(
+    header: Mapping[str, Any], records: Mapping[str, Any], previous: Sequence[tuple[int, Mapping[str, Any]]] = ()
+) -> str:
+    """The JSON text of a manifest, one line per file record (and per generation's start).
 
     A diff of two builds then shows one line per file changed. It is also
     written by the json module's C encoder, which ``indent=`` turns off:
@@ -209,9 +306,19 @@ def _manifest_text(header: Mapping[str, Any], records: Mapping[str, Any]) -> str
     """
     encoder = json.JSONEncoder(ensure_ascii=False)
     lines = [f" {encoder.encode(key)}: {encoder.encode(value)}," for key, value in header.items()]
-    entries = [f"  {encoder.encode(name)}: {encoder.encode(record)}" for name, record in records.items()]
-    body = " {\n" + ",\n".join(entries) + "\n }" if entries else " {}"
-    return "{\n" + "\n".join(lines) + '\n "files":' + body + "\n}\n"
+    text = "{\n" + "\n".join(lines) + '\n "files":' + _records_text(encoder, records, "  ")
+    if previous:
+        generations = [
+            f'  {{"built": {encoder.encode(built)}, "files":' + _records_text(encoder, listed, "   ") + "}"
+            for built, listed in previous
+        ]
+        text += ',\n "previous": [\n' + ",\n".join(generations) + "\n ]"
+    return text + "\n}\n"
+
+
+def _records_text(encoder: json.JSONEncoder, records: Mapping[str, Any], indent: str) -> str:
+    entries = [f"{indent}{encoder.encode(name)}: {encoder.encode(record)}" for name, record in records.items()]
+    return " {\n" + ",\n".join(entries) + "\n" + indent[:-1] + "}" if entries else " {}"
 
 
 def _load(path: str) -> Any:
@@ -224,6 +331,13 @@ def _load(path: str) -> Any:
         raise ConfigurationError(
             f"{path} cannot be read as a JSON manifest ({error}): rebuild it, or remove it from the directory"
         ) from None
+
+
+def _required(data: Any, name: str, kind: type[Any]) -> Any:
+    value = _optional(data, name, kind)
+    if value is None or isinstance(value, bool):
+        raise KeyError(name)
+    return value
 
 
 def _not_a_manifest(path: str, error: Exception) -> ConfigurationError:

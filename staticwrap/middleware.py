@@ -19,6 +19,7 @@ from .index import Entry, Index, Vanished
 from .manifest import FileRecord
 from .memory import memory_cache
 from .negotiation import choose_memoized
+from .resolve import looks_hashed
 from .responder import Plan, Request, method_not_allowed, respond
 from .tree import Root, normalize_prefix, package_directory
 from .watch import WATCHER
@@ -93,6 +94,7 @@ class StaticWrap:
         self.config = config
         self.index = Index(config)
         self._paths = self.index.paths
+        self._built_prefixes = self.index.built_prefixes
         # CORS with an allow-list varies the answer by Origin: then a request
         # with an Origin takes the full path.
         self._origin_ignored = config.cors_allows is None
@@ -177,9 +179,13 @@ class StaticWrap:
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         # One dict lookup of PATH_INFO as the server gives it (see
         # index.path_info_of): every request that is not for a static file
-        # pays only this.
-        entry = self._paths.get(environ.get("PATH_INFO", ""))
+        # pays only this, and, when a root has a manifest, a prefix and
+        # name check of the path (_missing_build_file).
+        path = environ.get("PATH_INFO", "")
+        entry = self._paths.get(path)
         if entry is None:
+            if self._built_prefixes and _missing_build_file(path, environ, self._built_prefixes):
+                return _gone(environ, start_response)
             return self.application(environ, start_response)
         # The fast path: a plain GET, or a revalidation by the exact ETag, of
         # a body held in memory. No request header that could change the
@@ -348,6 +354,37 @@ def _request(environ: WSGIEnvironment) -> Request:
         origin=get("HTTP_ORIGIN"),
         preflight_method=get("HTTP_ACCESS_CONTROL_REQUEST_METHOD"),
     )
+
+
+def _missing_build_file(path: str, environ: WSGIEnvironment, built_prefixes: list[str]) -> bool:
+    """Whether a GET or HEAD not in the index asks for a hashed-looking name under a built root.
+
+    Such a name is a file of a build no longer kept (or never made): the
+    application must not answer it, as a single-page app's catch-all route
+    would send its HTML for a script, and the browser would report a MIME
+    type or syntax error instead of a missing file.
+    """
+    return (
+        environ.get("REQUEST_METHOD") in SAFE_METHODS
+        and looks_hashed(path)
+        and any(path.startswith(prefix) for prefix in built_prefixes)
+    )
+
+
+def _gone(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+    body = b"Not Found: no kept build has this file\n"
+    start_response(
+        "404 Not Found",
+        [
+            ("Content-Type", "text/plain; charset=utf-8"),
+            ("Content-Length", str(len(body))),
+            # A 404 is cacheable by default (RFC 9111 §4.2.2): a CDN must not
+            # keep answering it once a replica with the newer build serves the file.
+            ("Cache-Control", "no-store"),
+            ("X-Content-Type-Options", "nosniff"),
+        ],
+    )
+    return [] if environ.get("REQUEST_METHOD") == "HEAD" else [body]
 
 
 def not_found(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:

@@ -98,6 +98,17 @@ def hashed_name(name: str, digest: str) -> str:
     return posixpath.join(directory, new_base)
 
 
+# The last segment of a name hashed_name gives a file with an extension:
+# ``<stem>.<HASH_LENGTH hex>.<extension>``. Matched against that segment
+# alone, from its start: one pass back from its end, whatever the path.
+_HASHED_SEGMENT = re.compile(rf"[^/]+\.[0-9a-f]{{{HASH_LENGTH}}}\.[^./]+")
+
+
+def looks_hashed(path: str) -> bool:
+    """Whether the last segment of ``path`` has the shape :func:`hashed_name` gives: ``app.<12 hex>.js``."""
+    return _HASHED_SEGMENT.fullmatch(path, path.rfind("/") + 1) is not None
+
+
 def rewritten_path(target: Target, digest: str) -> str:
     """The reference to write in place of ``target``, pointing at its hashed name.
 

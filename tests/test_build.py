@@ -702,7 +702,7 @@ ManifestBuild = tuple[Path, dict[str, bytes], dict[str, bytes]]
 
 def test_manifest_version_and_hash_description(manifest_build: ManifestBuild) -> None:
     data = load_manifest(manifest_build[0])
-    assert data["version"] == 1
+    assert data["version"] == 2
     assert data["hash"] == {"algorithm": "sha256", "length": 12, "alphabet": "0123456789abcdef"}
     assert re.fullmatch(r"staticwrap \S+", data["generator"])
 
@@ -915,7 +915,7 @@ def test_build_edit_leaf_removes_old_hashed_files(incremental: tuple[Path, Path]
     src, dest = incremental
     before = hashed_names(dest)
     write(src, "img/a.png", PNG_A + b"edited")
-    result = run(src, dest)
+    result = run(src, dest, keep=1, keep_for="0")  # no earlier generation kept
     stale = [before[name] for name in ("img/a.png", "css/base.css", "css/app.css")]
     assert [name for name in built_files(dest) if name.startswith(tuple(stale))] == []
     assert result.removed == 3
@@ -947,7 +947,7 @@ def test_build_deleted_source_outputs_removed(incremental: tuple[Path, Path]) ->
     gone = [name + suffix for name in ("js/extra.js", hashed) for suffix in ("", ".br", ".zst", ".gz")]
     assert all((dest / name).is_file() for name in gone), "the variants were written in the first place"
     (src / "js/extra.js").unlink()
-    result = run(src, dest)
+    result = run(src, dest, keep=1, keep_for="0")  # no earlier generation kept
     assert [name for name in gone if (dest / name).exists()] == []
     assert result.removed == 2
 

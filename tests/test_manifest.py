@@ -120,6 +120,7 @@ def test_manifest_malformed_json_raises_naming_file(tmp_path: Path, filename: st
 @pytest.mark.parametrize(
     ("filename", "data"),
     [
+        ("staticwrap.json", {"version": 3, "files": {}}),
         ("staticwrap.json", {"version": 2, "files": {}}),
         ("staticwrap.json", {"version": "1", "files": {}}),
         ("staticwrap.json", {"files": {}}),
@@ -131,7 +132,8 @@ def test_manifest_malformed_json_raises_naming_file(tmp_path: Path, filename: st
         ("staticfiles.json", ["app.css"]),
     ],
     ids=[
-        "version-2",
+        "version-3",
+        "version-2-without-built",
         "version-string",
         "no-version",
         "files-list",

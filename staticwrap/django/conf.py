@@ -20,11 +20,12 @@ from django.core.signals import setting_changed
 from staticwrap import compress
 from staticwrap.config import OPTION_NAMES, Config, suggest
 from staticwrap.errors import ConfigurationError
+from staticwrap.generations import DEFAULT_KEEP, DEFAULT_KEEP_FOR, Retention
 
 #: Keys of ``STATICWRAP`` that only the Django integration reads.
 DJANGO_KEYS = frozenset({"use_finders", "root", "manifest_strict", "build"})
 #: Keys of ``STATICWRAP["build"]``: the keyword arguments of :func:`staticwrap.build.build` that a project may set.
-BUILD_KEYS = frozenset({"strict", "hashed_only", "codings", "min_saving", "jobs"})
+BUILD_KEYS = frozenset({"strict", "hashed_only", "codings", "min_saving", "jobs", "keep", "keep_for"})
 #: Settings a :class:`DjangoConfig` depends on: changing one (``override_settings``) drops the cached one.
 SETTINGS_READ = frozenset({"STATICWRAP", "DEBUG", "STATIC_ROOT", "STATIC_URL", "FORCE_SCRIPT_NAME"})
 
@@ -139,6 +140,7 @@ def _build_options(value: object) -> Mapping[str, Any]:
             value.get("min_saving", compress.DEFAULT_MIN_SAVING),
             value.get("jobs"),
         )
+        Retention.of(value.get("keep", DEFAULT_KEEP), value.get("keep_for", DEFAULT_KEEP_FOR))
     except ConfigurationError as error:
         raise as_setting(error, "settings.STATICWRAP['build']") from None
     return dict(value)
