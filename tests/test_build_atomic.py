@@ -142,6 +142,10 @@ def test_an_interrupted_compression_leaves_dest_unchanged(built: tuple[Path, Pat
         [sys.executable, "-m", "staticwrap", "build", "--quiet", "--jobs", "2", str(src), str(dest)],
         stderr=subprocess.PIPE,
         text=True,
+        # A shell runs a background job with SIGINT ignored, and a child
+        # inherits that: Python then installs no KeyboardInterrupt handler.
+        # The build must get Ctrl-C as a terminal gives it.
+        preexec_fn=_default_sigint,
     ) as process:
         # Interrupt once the first compressed variant of version 2 is in DEST.
         deadline = time.monotonic() + 60
@@ -153,6 +157,10 @@ def test_an_interrupted_compression_leaves_dest_unchanged(built: tuple[Path, Pat
         _, errors = process.communicate(timeout=120)
     assert process.returncode != 0, errors
     assert snapshot(dest) == before
+
+
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 @pytest.fixture
