@@ -22,6 +22,8 @@ import os
 import re
 import subprocess
 import sys
+import threading
+import time
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from types import SimpleNamespace
@@ -623,6 +625,35 @@ def test_collectstatic_again_after_a_change_writes_the_new_build_under_the_origi
     # app.js names util.js's new hash: its copy under the original name is the new build's, not the source.
     assert (root / "js/app.js").read_bytes() == (root / files["js/app.js"]["hashed"]).read_bytes()
     assert files["js/util.js"]["hashed"].removeprefix("js/") in (root / "js/app.js").read_text()
+
+
+def test_collectstatic_never_leaves_an_original_name_missing_while_it_builds(sources: Path) -> None:
+    # A server reading STATIC_ROOT during collectstatic must find each file
+    # under its name, old or new, all the time the build runs.
+    collectstatic()
+    root = static_root_path()
+    # Edited after the last collectstatic: newer than the copy it wrote.
+    write(sources, "css/site.css", SITE_CSS + b"/* edited */\n", mtime=int(time.time()) + 100)
+    # Enough to compress that the build takes a while after the copy phase.
+    write(sources, "js/big.js", "".join(f"export const v{n} = {n * 7919};\n" for n in range(120_000)))
+    missing: list[str] = []
+    done = threading.Event()
+
+    def watch() -> None:
+        while not done.is_set():
+            for name in ("css/site.css", "js/app.js"):
+                if not (root / name).exists():
+                    missing.append(name)
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    try:
+        collectstatic()
+    finally:
+        done.set()
+        watcher.join()
+    assert missing == []
+    assert b"/* edited */" in (root / "css/site.css").read_bytes()
 
 
 def test_collectstatic_no_post_process_copies_the_sources_as_django_does(sources: Path) -> None:

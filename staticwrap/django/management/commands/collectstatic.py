@@ -69,12 +69,25 @@ class Command(StaticfilesCollectstatic):
             return
         # The build (post-processing) reads each found file where its finder
         # found it and writes it under its name itself: Django's copy would be
-        # written only to be written over, a second copy of every file. What
-        # Django checks first stays: an up-to-date file counts as unmodified,
-        # an outdated one is deleted (recorded by the transaction) and counts
-        # as copied.
-        if self.delete_file(path, prefixed_path, source_storage):
+        # written only to be written over, a second copy of every file. The
+        # counts stay Django's: a file older than its copy is unmodified, any
+        # other is copied. Nothing is deleted first, as Django would: the
+        # build replaces each file in one step, and a server reading
+        # STATIC_ROOT meanwhile finds the old file until then, never none.
+        if self._up_to_date(path, prefixed_path, source_storage):
+            self.unmodified_files.append(prefixed_path)
+        else:
             self.copied_files.append(prefixed_path)
+
+    def _up_to_date(self, path: str, prefixed_path: str, source_storage: Storage) -> bool:
+        # Django's test in delete_file, which also deletes: both times known,
+        # the copy's (to the second) not older than the source's.
+        try:
+            copied = self.storage.get_modified_time(prefixed_path)
+            source = source_storage.get_modified_time(path)
+        except (OSError, NotImplementedError, AttributeError):
+            return False
+        return bool(copied.replace(microsecond=0) >= source.replace(microsecond=0))
 
     def _built_from_source(self, name: str) -> bool:
         # Only a file the build writes: not with --dry-run or --no-post-process,
