@@ -334,7 +334,9 @@ def _unavailable(unavailable: Unavailable, environ: WSGIEnvironment, start_respo
     errors = environ.get("wsgi.errors")
     if errors is not None:
         reason = unavailable.error.strerror or str(unavailable.error)
-        errors.write(f"staticwrap: {unavailable.path} cannot be read now ({reason}); answered 503\n")
+        # The path as a Python literal: a name (or, with autorefresh, a
+        # requested URL) holding a line break cannot add a line to the log.
+        errors.write(f"staticwrap: {unavailable.path!r} cannot be read now ({reason}); answered 503\n")
         errors.flush()  # PEP 3333: a line written to wsgi.errors may be buffered until flushed
     start_response("503 Service Unavailable", [("Retry-After", "1"), ("Content-Length", "0")])
     return []

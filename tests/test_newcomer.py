@@ -155,19 +155,20 @@ UNREADABLE_LATER = textwrap.dedent(
     from tests.conftest import downstream, make_environ
 
     root = sys.argv[1]
+    name = sys.argv[2] if len(sys.argv) > 2 else "big.bin"
     app = StaticWrap(downstream, root)
 
     def ask():
         errors = io.StringIO()
         started = []
-        environ = make_environ("/big.bin", environ={"wsgi.errors": errors})
+        environ = make_environ("/" + name, environ={"wsgi.errors": errors})
         body = app(environ, lambda status, headers, exc_info=None: started.append(status))
         b"".join(body)
         getattr(body, "close", lambda: None)()
         return [int(started[0].split()[0]), errors.getvalue()]
 
     report = {"before": ask()}
-    os.chmod(os.path.join(root, "big.bin"), 0)
+    os.chmod(os.path.join(root, name), 0)
     report["after"] = [ask(), ask()]
     print(json.dumps(report))
     """
@@ -215,6 +216,33 @@ def test_unreadable_file_in_process_answers_503_and_writes_one_line_to_wsgi_erro
         assert len(lines) == 1, errors  # one line per request
         assert str(big) in lines[0]
         assert os.strerror(13) in lines[0]  # EACCES: the error as the system names it
+
+
+def test_the_log_line_of_an_unreadable_file_is_one_line_whatever_its_name(tmp_path: Path) -> None:
+    # A name with a line break would otherwise write a line of its choosing
+    # into the server's error log.
+    root = tmp_path / "root"
+    name = "forged\n[CRITICAL] admin password reset\n.bin"
+    target = write(root, name, b"x" * BIG)
+    try:
+        result = subprocess.run(
+            without_dac([sys.executable, "-c", UNREADABLE_LATER, str(root), name]),
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env={**os.environ, "PYTHONPATH": python_path()},
+        )
+    finally:
+        target.chmod(0o644)
+    if result.returncode != 0 and result.stderr.startswith("setpriv"):
+        pytest.skip(f"setpriv cannot drop capabilities here: {result.stderr.strip()}")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout.splitlines()[-1])
+    for status, errors in report["after"]:
+        assert status == 503
+        assert errors.count("\n") == 1, errors
+        assert errors.startswith("staticwrap: ")
+        assert "forged\\n[CRITICAL]" in errors  # the name, with its line break escaped
 
 
 @pytest.mark.server
