@@ -57,7 +57,10 @@ class Retention:
         """Check ``keep`` and ``keep_for``; :class:`ConfigurationError` names the bad one."""
         if isinstance(keep, bool) or not isinstance(keep, int) or keep < 1:
             raise ConfigurationError.bad_value(
-                "keep", keep, "give a number of generations >= 1 (1 keeps only the new build's files)"
+                "keep",
+                keep,
+                "give a number of generations >= 1 (with 1, only the new build's files stay once the time to keep "
+                "has passed)",
             )
         return cls(keep, parse_duration(keep_for))
 

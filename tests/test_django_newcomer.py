@@ -286,6 +286,25 @@ def test_debug_404_escapes_the_path_it_echoes(mode: str, app_package: tuple[str,
     assert "%3Cb%3Ex%3C/b%3E%0D%0AX-Bad:%201" in response.text
 
 
+def test_debug_404_names_the_file_looked_for_by_its_name_not_its_url_encoding(
+    mode: str, app_package: tuple[str, Path], overrides: Overrides
+) -> None:
+    name, static = app_package
+    text = TestApp(application_for(mode, overrides)).get(f"/static/{name}/a%20b%C3%A9.css", status=404).text
+    assert str(static / "a bé.css") in text
+    assert "a%20b" not in text.split("Looked for", 1)[1]
+
+
+def test_debug_404_looks_for_no_file_outside_a_directory(
+    mode: str, app_package: tuple[str, Path], overrides: Overrides
+) -> None:
+    name, static = app_package
+    text = TestApp(application_for(mode, overrides)).get(f"/static/{name}/../../etc/passwd", status=404).text
+    assert "passwd" not in text.split("\n", 1)[1]  # only the URL echoed on the first line names it
+    assert "findstatic" not in text
+    assert "not a file name" in text
+
+
 def test_debug_404_answers_head_without_a_body(mode: str, app_package: tuple[str, Path], overrides: Overrides) -> None:
     name, _ = app_package
     response = TestApp(application_for(mode, overrides)).head(f"/static/{name}/missing.css", status=404)

@@ -14,7 +14,7 @@ import shlex
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 from staticwrap._syntax import SAFE_IN_PATH
 from staticwrap.index import path_info_of
@@ -85,24 +85,38 @@ def explain(url: str, prefix: str, searched: Sequence[Source], skipped: Sequence
         "DEBUG is on, so staticwrap says where it looked (with DEBUG off, this is Django's 404 page).",
         "",
     ]
+    # The files are named by the decoded path (the name a file on disk has);
+    # one holding anything a terminal or a browser could act on is shown
+    # percent-encoded, as the URL is.
+    decoded = unquote(url, errors="replace")
     candidates = []
     for source in searched:
-        served_at = _encoded(source.prefix)
-        if url.startswith(served_at) and source.location is not None:
-            candidates.append((source, os.path.join(source.location, *url[len(served_at) :].split("/"))))
-    if candidates:
+        if decoded.startswith(source.prefix) and source.location is not None:
+            candidates.append((source, decoded[len(source.prefix) :].split("/")))
+    if any(part in {"", ".", ".."} for _, parts in candidates for part in parts):
+        # The index never holds such a path, and no file is named so.
+        lines.append("This is not a file name: it has an empty, '.' or '..' segment.")
+    elif candidates:
         lines.append("Looked for, in this order:")
-        for source, candidate in candidates:
-            lines += [f"  {candidate}", f"      ({source.origin}, served at {source.prefix})"]
+        for source, parts in candidates:
+            lines += [f"  {_shown(os.path.join(source.location or '', *parts))}"]
+            lines += [f"      ({source.origin}, served at {source.prefix})"]
+        name = decoded[len(prefix) :]
+        lines += ["", f"Where Django's finders would find it: python manage.py findstatic {shlex.quote(_shown(name))}"]
     else:
         lines.append("No directory is served at this URL.")
     if skipped:
         lines += ["", "Not searched:"]
         lines += [f"  {source.location or 'a storage'} {source.problem} ({source.origin})" for source in skipped]
-    name = url[len(_encoded(prefix)) :]
-    if name and "%" not in name:  # else it is not the file's name, but its URL encoding
-        lines += ["", f"Where Django's finders would find it: python manage.py findstatic {shlex.quote(name)}"]
     return "\n".join(lines) + "\n"
+
+
+def _shown(text: str) -> str:
+    return text if text.isprintable() and not _MARKUP.intersection(text) else _encoded(text)
+
+
+#: Characters an echoed name never holds as they are (see :func:`_shown`).
+_MARKUP = frozenset("<>&\"'`")
 
 
 def _encoded(path: str) -> str:
