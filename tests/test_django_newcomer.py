@@ -298,7 +298,7 @@ def test_debug_404_names_the_file_looked_for_by_its_name_not_its_url_encoding(
 def test_debug_404_looks_for_no_file_outside_a_directory(
     mode: str, app_package: tuple[str, Path], overrides: Overrides
 ) -> None:
-    name, static = app_package
+    name, _ = app_package
     text = TestApp(application_for(mode, overrides)).get(f"/static/{name}/../../etc/passwd", status=404).text
     assert "passwd" not in text.split("\n", 1)[1]  # only the URL echoed on the first line names it
     assert "findstatic" not in text
