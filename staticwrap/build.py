@@ -107,10 +107,17 @@ class SourceFile:
     map_sources: dict[int, Target] = field(default_factory=dict)
     output: bytes = b""
     digest: str = ""
+    # The hashed name, and the digest it was made from: asked for a dozen
+    # times per file, it is made once per digest.
+    _hashed: tuple[str, str] = ("", "")
 
     @property
     def hashed(self) -> str:
-        return hashed_name(self.name, self.digest)
+        digest, name = self._hashed
+        if digest != self.digest or not name:
+            name = hashed_name(self.name, self.digest)
+            self._hashed = (self.digest, name)
+        return name
 
 
 @dataclass(frozen=True, slots=True)

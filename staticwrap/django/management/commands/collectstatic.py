@@ -81,13 +81,15 @@ class Command(StaticfilesCollectstatic):
 
     def _up_to_date(self, path: str, prefixed_path: str, source_storage: Storage) -> bool:
         # Django's test in delete_file, which also deletes: both times known,
-        # the copy's (to the second) not older than the source's.
+        # the copy's (to the second) not older than the source's. Made with
+        # one stat(2) of each file, not the storages' datetime objects: the
+        # check runs for every file of every unchanged rerun.
         try:
-            copied = self.storage.get_modified_time(prefixed_path)
-            source = source_storage.get_modified_time(path)
-        except (OSError, NotImplementedError, AttributeError):
+            copied = os.stat(self.storage.path(prefixed_path)).st_mtime
+            source = os.stat(source_storage.path(path)).st_mtime
+        except (OSError, NotImplementedError):
             return False
-        return bool(copied.replace(microsecond=0) >= source.replace(microsecond=0))
+        return int(copied) >= int(source)
 
     def _built_from_source(self, name: str) -> bool:
         # Only a file the build writes: not with --dry-run or --no-post-process,
