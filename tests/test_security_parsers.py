@@ -33,6 +33,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from staticwrap import StaticWrap
+from staticwrap.build import build
 from staticwrap.conditions import (
     ANY,
     MAX_TAGS,
@@ -452,6 +453,32 @@ def test_a_hostile_path_costs_no_more_than_a_missing_one(tmp_path: Path, autoref
     normal = "/sub/" + "a" * (SIZE - 5)
     assert call(app, normal).code == 404
     hostile = PATH_SHAPES[shape]
+    assert call(app, hostile).code == 404
+    assert_costs_like_normal(lambda path: call(app, path), hostile, normal)
+
+
+#: Last path segments that come near the shape of a hashed name (staticwrap.resolve.looks_hashed),
+#: which a miss under a built root is checked against before the application is asked.
+HASHED_NAME_SHAPES = {
+    "runs of dots": "/" + "." * SIZE,
+    "dots between letters": "/" + "a." * (SIZE // 2),
+    "hashes without an extension": "/" + "a.0123456789ab." * (SIZE // 15),
+    "a hash, then dots": "/a.0123456789ab" + "." * SIZE,
+    "a long hex run": "/a." + "0" * SIZE + ".js",
+    "spaces and dots": "/" + " ." * (SIZE // 2),
+    "hashes one digit short": "/" + "a.0123456789a" * (SIZE // 13) + ".js",
+    "a hashed name, then slashes and one": "/a.0123456789ab.js" * (SIZE // 18) + "/a.0123456789ab.js",
+}
+
+
+@pytest.mark.parametrize("shape", list(HASHED_NAME_SHAPES))
+def test_a_near_hashed_name_costs_no_more_than_a_missing_one(tmp_path: Path, shape: str) -> None:
+    write(tmp_path / "src", "app.css", "a { color: red }\n")
+    build(tmp_path / "src", tmp_path / "dest", jobs=1)
+    app = StaticWrap(None, tmp_path / "dest")
+    normal = "/" + "a" * SIZE + ".js"
+    assert call(app, normal).code == 404
+    hostile = HASHED_NAME_SHAPES[shape]
     assert call(app, hostile).code == 404
     assert_costs_like_normal(lambda path: call(app, path), hostile, normal)
 
