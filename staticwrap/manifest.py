@@ -301,8 +301,7 @@ def _manifest_text(
 
     A diff of two builds then shows one line per file changed. It is also
     written by the json module's C encoder, which ``indent=`` turns off:
-    0.03 s instead of 0.18 s for the 2,549 records of the collectstatic
-    benchmark's tree.
+    several times faster on a large tree.
     """
     encoder = json.JSONEncoder(ensure_ascii=False)
     lines = [f" {encoder.encode(key)}: {encoder.encode(value)}," for key, value in header.items()]

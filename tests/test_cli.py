@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import http.client
 import importlib.metadata
@@ -188,14 +189,16 @@ def _pump(stream: IO[str], lines: queue.Queue[str | None]) -> None:
     lines.put(None)
 
 
-@pytest.fixture
-def served(tree: Path, tmp_path: Path) -> Iterator[Served]:
-    """``python -m staticwrap serve TREE --port 0``, stopped after the test."""
-    log_path = tmp_path / "serve.log"
+@contextlib.contextmanager
+def serving(cwd: Path, *argv: str, log_path: Path) -> Iterator[Served]:
+    """``python -m staticwrap serve ARGV``, with its errors in ``log_path``; stopped when the block ends.
+
+    Yields the address of the URL it prints on its first line.
+    """
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "staticwrap", "serve", str(tree), "--port", "0"],
-            cwd=tmp_path,
+            [sys.executable, "-m", "staticwrap", "serve", *argv],
+            cwd=cwd,
             env=module_env(),
             stdout=subprocess.PIPE,
             stderr=log,
@@ -220,6 +223,13 @@ def served(tree: Path, tmp_path: Path) -> Iterator[Served]:
             reader.join(timeout=TIMEOUT)
             process.stdout.close()
     assert not reader.is_alive()
+
+
+@pytest.fixture
+def served(tree: Path, tmp_path: Path) -> Iterator[Served]:
+    """``python -m staticwrap serve TREE --port 0``, stopped after the test."""
+    with serving(tmp_path, str(tree), "--port", "0", log_path=tmp_path / "serve.log") as address:
+        yield address
 
 
 def get(served: Served, target: str, headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:

@@ -27,6 +27,7 @@ import warnings
 import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from flask import Flask
@@ -192,37 +193,8 @@ def python_path(*first: Path) -> str:
     return os.pathsep.join(filter(None, [*map(str, first), str(STATICWRAP_HOME), os.environ.get("PYTHONPATH")]))
 
 
-def test_unreadable_file_in_process_answers_503_and_writes_one_line_to_wsgi_errors(tmp_path: Path) -> None:
-    root = tmp_path / "root"
-    big = write(root, "big.bin", b"x" * BIG)
-    try:
-        result = subprocess.run(
-            without_dac([sys.executable, "-c", UNREADABLE_LATER, str(root)]),
-            capture_output=True,
-            text=True,
-            timeout=60,
-            env={**os.environ, "PYTHONPATH": python_path()},
-        )
-    finally:
-        big.chmod(0o644)
-    if result.returncode != 0 and result.stderr.startswith("setpriv"):
-        pytest.skip(f"setpriv cannot drop capabilities here: {result.stderr.strip()}")
-    assert result.returncode == 0, result.stderr
-    report = json.loads(result.stdout.splitlines()[-1])
-    assert report["before"] == [200, ""]
-    for status, errors in report["after"]:
-        assert status == 503
-        lines = errors.splitlines()
-        assert len(lines) == 1, errors  # one line per request
-        assert str(big) in lines[0]
-        assert os.strerror(13) in lines[0]  # EACCES: the error as the system names it
-
-
-def test_the_log_line_of_an_unreadable_file_is_one_line_whatever_its_name(tmp_path: Path) -> None:
-    # A name with a line break would otherwise write a line of its choosing
-    # into the server's error log.
-    root = tmp_path / "root"
-    name = "forged\n[CRITICAL] admin password reset\n.bin"
+def unreadable_later(root: Path, name: str) -> dict[str, Any]:
+    """Run UNREADABLE_LATER on ``root/name`` (written here, made unreadable there); its JSON report."""
     target = write(root, name, b"x" * BIG)
     try:
         result = subprocess.run(
@@ -237,7 +209,25 @@ def test_the_log_line_of_an_unreadable_file_is_one_line_whatever_its_name(tmp_pa
     if result.returncode != 0 and result.stderr.startswith("setpriv"):
         pytest.skip(f"setpriv cannot drop capabilities here: {result.stderr.strip()}")
     assert result.returncode == 0, result.stderr
-    report = json.loads(result.stdout.splitlines()[-1])
+    report: dict[str, Any] = json.loads(result.stdout.splitlines()[-1])
+    return report
+
+
+def test_unreadable_file_in_process_answers_503_and_writes_one_line_to_wsgi_errors(tmp_path: Path) -> None:
+    report = unreadable_later(tmp_path / "root", "big.bin")
+    assert report["before"] == [200, ""]
+    for status, errors in report["after"]:
+        assert status == 503
+        lines = errors.splitlines()
+        assert len(lines) == 1, errors  # one line per request
+        assert str(tmp_path / "root" / "big.bin") in lines[0]
+        assert os.strerror(13) in lines[0]  # EACCES: the error as the system names it
+
+
+def test_the_log_line_of_an_unreadable_file_is_one_line_whatever_its_name(tmp_path: Path) -> None:
+    # A name with a line break would otherwise write a line of its choosing
+    # into the server's error log.
+    report = unreadable_later(tmp_path / "root", "forged\n[CRITICAL] admin password reset\n.bin")
     for status, errors in report["after"]:
         assert status == 503
         assert errors.count("\n") == 1, errors

@@ -9,11 +9,8 @@ from __future__ import annotations
 import contextlib
 import gzip
 import os
-import queue
 import re
-import subprocess
-import sys
-import threading
+import tempfile
 import warnings
 from collections.abc import Iterator
 from html.parser import HTMLParser
@@ -26,8 +23,7 @@ import pytest
 from staticwrap import ConfigurationError, StaticWrap, StaticwrapWarning
 from staticwrap.index import path_info_of
 from tests.conftest import MTIME, TEN, Result, call, downstream, write
-from tests.test_cli import TIMEOUT, Served, _pump, get, module_env
-from tests.test_server import stop
+from tests.test_cli import Served, get, serving
 
 PAGE_404 = b"<!doctype html><title>Lost</title><p>Nothing here.\n"
 ODD_NAME = "a b&<c>\"'#%?.txt"
@@ -283,29 +279,8 @@ def test_not_found_with_an_application_is_refused(root: Path) -> None:
 @contextlib.contextmanager
 def serve(cwd: Path, *argv: str) -> Iterator[Served]:
     """``python -m staticwrap serve ARGV`` (with a free port), stopped when the block ends."""
-    process = subprocess.Popen(
-        [sys.executable, "-m", "staticwrap", "serve", *argv],
-        cwd=cwd,
-        env=module_env(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-        start_new_session=True,
-    )
-    assert process.stdout is not None
-    lines: queue.Queue[str | None] = queue.Queue()
-    reader = threading.Thread(target=_pump, args=(process.stdout, lines), daemon=True)
-    reader.start()
-    try:
-        first = lines.get(timeout=TIMEOUT)
-        assert first is not None, "serve exited before it printed its address"
-        match = re.search(r" at http://(127\.0\.0\.1):(\d+)(/\S*)$", first.rstrip("\n"))
-        assert match, first
-        yield Served(match.group(1), int(match.group(2)), match.group(3))
-    finally:
-        stop(process)
-        reader.join(timeout=TIMEOUT)
-        process.stdout.close()
+    with tempfile.TemporaryDirectory() as logs, serving(cwd, *argv, log_path=Path(logs) / "serve.log") as served:
+        yield served
 
 
 @pytest.mark.parametrize(
