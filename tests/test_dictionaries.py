@@ -498,3 +498,41 @@ def test_available_dictionary_costs_no_more_on_8_kib_through_the_middleware(depl
         return call(deployed.app, deployed.new_url, {"Accept-Encoding": DCZ_ACCEPT, "Available-Dictionary": offer})
 
     assert_costs_like_normal(serve, ":" + "A" * (SIZE - 2) + ":", deployed.offer)
+
+
+# -- Django -----------------------------------------------------------------------------------------
+
+
+def test_collectstatic_writes_deltas_with_the_build_setting(tmp_path: Path) -> None:
+    pytest.importorskip("django")
+    from django.test import override_settings
+
+    from tests.contrib.test_django import collectstatic
+
+    root = tmp_path / "collected"
+    names = []
+    for version in (1, 2):
+        source = tmp_path / f"src{version}"
+        source.mkdir()
+        (source / "app.js").write_text(_library(version))
+        settings = {"jobs": 1, "dictionaries": True}
+        with override_settings(STATICFILES_DIRS=[str(source)], STATIC_ROOT=str(root), STATICWRAP={"build": settings}):
+            collectstatic()
+        names.append(json.loads((root / "staticwrap.json").read_text())["files"]["app.js"]["hashed"])
+    old = (root / names[0]).read_bytes()
+    assert _decode(_delta_path(root, names[1], old).read_bytes(), old) == (root / names[1]).read_bytes()
+
+
+def test_a_django_dictionaries_build_setting_that_is_not_a_bool_names_the_setting(tmp_path: Path) -> None:
+    pytest.importorskip("django")
+    from types import SimpleNamespace
+
+    from staticwrap.django.conf import DjangoConfig
+
+    settings = SimpleNamespace(
+        STATICWRAP={"build": {"dictionaries": "yes"}}, DEBUG=False, STATIC_ROOT=str(tmp_path), STATIC_URL="/static/"
+    )
+    with pytest.raises(
+        ConfigurationError, match=r"STATICWRAP\['build'\]\['dictionaries'\] = 'yes': give True or False"
+    ):
+        DjangoConfig.from_settings(settings)
