@@ -113,18 +113,21 @@ _PATTERN_SYNTAX = re.compile(r"[\\*:(){}?+]")
 
 
 def match_pattern(url: str, digest: str) -> str | None:
-    """The ``match`` pattern of a content-hashed URL: its path with the hash as a wildcard.
+    """The ``match`` pattern of a content-hashed URL: its file name with the hash as a wildcard.
 
-    ``/static/app.3f2a1b9c0d4e.js`` → ``/static/app.*.js``: every later
-    version of the file matches, so the browser offers this one as their
-    dictionary. ``digest`` is the hash in the name, as
-    :func:`staticwrap.resolve.hashed_name` put it there (before the last
-    extension, or at the end of a name without one). ``None`` when the name
-    does not hold it there. The rest of the path is percent-encoded as in a
-    request, and its pattern characters are escaped, so that it matches
-    only itself.
+    ``/static/app.3f2a1b9c0d4e.js`` → ``app.*.js``. The pattern is relative:
+    the browser parses it with the dictionary's own URL as the base (RFC
+    9842 §2.1.1), so it means ``/static/app.*.js`` there, and stays right
+    under any mount point (``SCRIPT_NAME``) or proxy prefix, which the
+    server does not see. Every later version of the file matches, so the
+    browser offers this one as their dictionary. ``digest`` is the hash in
+    the name, as :func:`staticwrap.resolve.hashed_name` put it there (before
+    the last extension, or at the end of a name without one). ``None`` when
+    the name does not hold it there. The rest of the name is percent-encoded
+    as in a request, and its pattern characters are escaped, so that it
+    matches only itself.
     """
-    directory, _, base = url.rpartition("/")
+    base = url.rpartition("/")[2]
     hashed = "." + digest
     if base.endswith(hashed) and len(base) > len(hashed):
         before, after = base[: -len(hashed)], ""
@@ -133,8 +136,9 @@ def match_pattern(url: str, digest: str) -> str | None:
         if not dot or not stem.endswith(hashed) or len(stem) == len(hashed):
             return None
         before, after = stem[: -len(hashed)], "." + extension
-    parts = [_literal(directory + "/" + before + "."), "*", _literal(after)]
-    return "".join(parts)
+    # A file name holds no "/", and a ":" (which would read as a scheme) is
+    # escaped with the pattern syntax: the pattern stays a relative file name.
+    return _literal(before + ".") + "*" + _literal(after)
 
 
 def _literal(path: str) -> str:

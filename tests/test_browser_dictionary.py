@@ -9,6 +9,9 @@ script with ``Available-Dictionary`` naming version 1's SHA-256, gets the
 
 Chromium uses dictionaries only in a secure context: http://localhost is
 one, so the page is loaded from there (the server listens on 127.0.0.1).
+The site is mounted under ``/site`` (``SCRIPT_NAME``), which staticwrap does
+not see in its paths: the ``match`` pattern, relative to the dictionary's own
+URL, must still cover the next version, and no file of another directory.
 """
 
 from __future__ import annotations
@@ -31,6 +34,9 @@ from tests.browser import Page, chromium, wait_for
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment
+
+
+MOUNT = "/site"
 
 
 class _Server(ThreadingMixIn, WSGIServer):
@@ -60,7 +66,7 @@ class Site:
             start_response("404 Not Found", [("Content-Length", "0")])
             return []
         assert self.static is not None
-        script = self.static.url("app.js", prefix="/static/")
+        script = environ["SCRIPT_NAME"] + self.static.url("app.js", prefix="/static/")
         body = f'<!doctype html><title>t</title><body><script src="{script}"></script></body>'.encode()
         start_response(
             "200 OK",
@@ -75,6 +81,10 @@ class Site:
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         static = self.static
         assert static is not None
+        # Mounted at MOUNT, as a WSGI server or dispatcher does: the mount point moves to SCRIPT_NAME.
+        path = environ["PATH_INFO"]
+        if path.startswith(MOUNT + "/"):
+            environ = {**environ, "SCRIPT_NAME": MOUNT, "PATH_INFO": path[len(MOUNT) :]}
         answered: list[str | None] = [None]
 
         def recording(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
@@ -85,7 +95,7 @@ class Site:
         with self._lock:
             self.exchanges.append(
                 (
-                    environ["PATH_INFO"],
+                    environ["SCRIPT_NAME"] + environ["PATH_INFO"],
                     environ.get("HTTP_AVAILABLE_DICTIONARY"),
                     environ.get("HTTP_ACCEPT_ENCODING"),
                     answered[0],
@@ -140,7 +150,7 @@ def test_chromium_gets_and_runs_a_dcz_delta(site: tuple[Site, int], tmp_path: Pa
     origin = f"http://localhost:{port}"
     with chromium() as page:
         page.send("Page.enable")
-        _navigate(page, origin + "/", "v1")
+        _navigate(page, origin + MOUNT + "/", "v1")
         manifest = json.loads((served.dest / "staticwrap.json").read_text())
         v1_name = manifest["files"]["app.js"]["hashed"]
         v1_hash = hashlib.sha256((served.dest / v1_name).read_bytes()).digest()
@@ -149,21 +159,28 @@ def test_chromium_gets_and_runs_a_dcz_delta(site: tuple[Site, int], tmp_path: Pa
         # Chromium stores a dictionary after the response has been read: a
         # fetch of another name the match pattern covers shows when it offers
         # it (the server answers that name with a 404, which is all it needs).
-        probe = "/static/app.000000000000.js"
+        probe = MOUNT + "/static/app.000000000000.js"
+
+        def fetch(path: str) -> None:
+            page.evaluate(f"fetch({json.dumps(path)}, {{cache: 'no-store'}}).then(r => r.status)")
 
         def offered() -> bool:
-            page.evaluate(f"fetch({json.dumps(probe)}, {{cache: 'no-store'}}).then(r => r.status)")
+            fetch(probe)
             return any(exchange[1] == v1_offer for exchange in served.requests_for(probe))
 
         wait_for("Chromium to offer version 1 as a dictionary", offered)
+        # The same name in another directory is not covered by the pattern.
+        elsewhere = MOUNT + "/other/app.000000000000.js"
+        fetch(elsewhere)
+        assert [exchange[1] for exchange in served.requests_for(elsewhere)] == [None]
 
         _write_source(source, "v2")
         build(source, served.dest, dictionaries=True, jobs=1, now=1_000_100)
         served.deploy()
-        _navigate(page, origin + "/", "v2")
+        _navigate(page, origin + MOUNT + "/", "v2")
 
     manifest = json.loads((served.dest / "staticwrap.json").read_text())
-    v2_path = "/static/" + manifest["files"]["app.js"]["hashed"]
+    v2_path = MOUNT + "/static/" + manifest["files"]["app.js"]["hashed"]
     exchanges = served.requests_for(v2_path)
     assert exchanges, f"Chromium never asked for {v2_path}"
     _, offer, accept, coding = exchanges[0]

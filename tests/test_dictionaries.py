@@ -112,7 +112,7 @@ def test_sf_string_refuses_what_it_cannot_hold(text: str) -> None:
 
 
 def test_format_use_as_dictionary_match_only() -> None:
-    assert format_use_as_dictionary("/static/app.*.js") == 'match="/static/app.*.js"'
+    assert format_use_as_dictionary("app.*.js") == 'match="app.*.js"'
 
 
 def test_format_use_as_dictionary_with_destinations_and_id() -> None:
@@ -126,13 +126,13 @@ HEX = "3f2a1b9c0d4e"
 @pytest.mark.parametrize(
     ("url", "pattern"),
     [
-        (f"/static/app.{HEX}.js", "/static/app.*.js"),
-        (f"/static/app.min.{HEX}.js", "/static/app.min.*.js"),
-        (f"/LICENSE.{HEX}", "/LICENSE.*"),
-        (f"/css/a(b).{HEX}.css", "/css/a\\(b\\).*.css"),  # URL Pattern group syntax escaped
-        (f"/x/a+b:c{{d}}?.{HEX}.js", "/x/a\\+b\\:c%7Bd%7D%3F.*.js"),  # "{" "}" "?" are percent-encoded first
-        (f"/é/ü.{HEX}.css", "/%C3%A9/%C3%BC.*.css"),
-        (f"/static/{HEX}.{HEX}.js", f"/static/{HEX}.*.js"),  # only the hash before the extension
+        (f"/static/app.{HEX}.js", "app.*.js"),  # relative: resolved against the file's own URL
+        (f"/static/app.min.{HEX}.js", "app.min.*.js"),
+        (f"/LICENSE.{HEX}", "LICENSE.*"),
+        (f"/css/a(b).{HEX}.css", "a\\(b\\).*.css"),  # URL Pattern group syntax escaped
+        (f"/x/a+b:c{{d}}?.{HEX}.js", "a\\+b\\:c%7Bd%7D%3F.*.js"),  # "{" "}" "?" are percent-encoded first
+        (f"/é/ü.{HEX}.css", "%C3%BC.*.css"),
+        (f"/static/{HEX}.{HEX}.js", f"{HEX}.*.js"),  # only the hash before the extension
     ],
 )
 def test_match_pattern_puts_a_wildcard_for_the_hash(url: str, pattern: str) -> None:
@@ -359,12 +359,12 @@ def test_a_client_with_the_dictionary_gets_the_delta(deployed: Deployed) -> None
 def test_the_delta_keeps_the_caching_and_dictionary_headers(deployed: Deployed) -> None:
     result = deployed.ask()
     assert result.header("Cache-Control") == "public, max-age=31536000, immutable"
-    assert result.header("Use-As-Dictionary") == 'match="/static/app.*.js"'
+    assert result.header("Use-As-Dictionary") == 'match="app.*.js"'
 
 
 def test_hashed_files_are_offered_as_dictionaries(deployed: Deployed) -> None:
     for url in (deployed.old_url, deployed.new_url):
-        assert deployed.get(url, Accept_Encoding="br").header("Use-As-Dictionary") == 'match="/static/app.*.js"'
+        assert deployed.get(url, Accept_Encoding="br").header("Use-As-Dictionary") == 'match="app.*.js"'
 
 
 def test_logical_names_and_images_are_not_offered_as_dictionaries(deployed: Deployed) -> None:
