@@ -19,6 +19,8 @@ from typing import Any
 
 import pytest
 import zstandard
+from hypothesis import given
+from hypothesis import strategies as st
 
 from staticwrap import StaticWrap
 from staticwrap.build import build
@@ -83,6 +85,17 @@ def test_parse_available_dictionary_ignores_malformed_values(value: str) -> None
 
 def test_parse_available_dictionary_of_none_is_none() -> None:
     assert parse_available_dictionary(None) is None
+
+
+@given(st.text(alphabet=st.characters(max_codepoint=0xFF), max_size=80))
+def test_parse_available_dictionary_never_raises(value: str) -> None:
+    parsed = parse_available_dictionary(value)
+    assert parsed is None or len(parsed) == 32
+
+
+@given(st.binary(min_size=32, max_size=32))
+def test_parse_available_dictionary_reads_what_a_client_sends(digest: bytes) -> None:
+    assert parse_available_dictionary(":" + base64.b64encode(digest).decode("ascii") + ":") == digest
 
 
 @pytest.mark.parametrize(
