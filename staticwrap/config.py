@@ -98,6 +98,7 @@ class Config:
     memory_max_file: int
     listing: bool = False
     not_found: str | None = None
+    dictionaries: bool = False
 
     @classmethod
     def from_options(
@@ -118,6 +119,7 @@ class Config:
         memory_max_file: int = DEFAULT_MEMORY_MAX_FILE,
         listing: bool = False,
         not_found: str | None = None,
+        dictionaries: bool = False,
     ) -> Config:
         """Check every option and raise :class:`ConfigurationError` naming the first bad one.
 
@@ -156,6 +158,10 @@ class Config:
         :param not_found: a file (relative to a root, such as ``"404.html"``)
             sent with status 404 for a path no file answers; only without an
             application.
+        :param dictionaries: compression dictionaries (RFC 9842): send
+            content-hashed files with ``Use-As-Dictionary``, and the ``dcz``
+            deltas that ``staticwrap build --dictionaries`` wrote to browsers
+            that hold an earlier version (:doc:`/dictionaries`).
         """
         if max_age is not None and (isinstance(max_age, bool) or not isinstance(max_age, int) or max_age < 0):
             raise ConfigurationError.bad_value(
@@ -171,7 +177,12 @@ class Config:
             raise ConfigurationError.bad_value(
                 "headers", headers, "give a function f(headers, path, url) that edits the headers in place"
             )
-        for name, value in (("allow_hidden", allow_hidden), ("follow_symlinks", follow_symlinks), ("listing", listing)):
+        for name, value in (
+            ("allow_hidden", allow_hidden),
+            ("follow_symlinks", follow_symlinks),
+            ("listing", listing),
+            ("dictionaries", dictionaries),
+        ):
             if not isinstance(value, bool):
                 raise ConfigurationError.bad_value(name, value, "give True or False")
         if not isinstance(autorefresh, bool):
@@ -199,6 +210,7 @@ class Config:
             memory_max_file=memory_max_file,
             listing=listing,
             not_found=_not_found(not_found),
+            dictionaries=dictionaries,
         )
 
     @classmethod
