@@ -8,9 +8,9 @@ through Django's handler or middleware.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
-from staticwrap.asgi import StaticWrapASGI
+from staticwrap.asgi import ASGIApp, StaticWrapASGI
 
 from .wsgi import configure_roots
 
@@ -37,6 +37,7 @@ def get_asgi_application(**options: Any) -> StaticWrapASGI:
     from django.core.asgi import get_asgi_application as django_application
 
     handler: ASGIHandler = django_application()
-    wrapper = StaticWrapASGI(handler)
+    # django-stubs types the scope as a dict; any mapping the server gives works.
+    wrapper = StaticWrapASGI(cast("ASGIApp", handler))
     configure_roots(wrapper, **options)
     return wrapper
