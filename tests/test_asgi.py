@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import gzip
 import hashlib
 import os
 import re
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -34,8 +34,8 @@ from staticwrap import ConfigurationError, StaticWrap
 from staticwrap.asgi import READ_SIZE, Message, Receive, Scope, Send, StaticWrapASGI, static_only, template_globals
 from staticwrap.build import build
 from tests.conftest import TEN, downstream, write
-from tests.servers import require
-from tests.test_server import APPS, STATICWRAP_HOME, RawClient, free_port, stop, wait_until_serving
+from tests.servers import ASGI_SERVERS, require
+from tests.test_server import APPS, STATICWRAP_HOME, RawClient, fetch, free_port, stop, wait_until_serving
 
 SECRET = b"secret: outside the served root\n"
 CSS = b"".join(f".k{i} {{ padding: {i % 9}px; }}\n".encode() for i in range(3000))
@@ -355,8 +355,8 @@ def test_mounted_app_looks_up_the_path_below_root_path(site: Site) -> None:
 
 @pytest.mark.parametrize("option", ["listing", "not_found"])
 def test_wsgi_only_options_are_refused_by_name(site: Site, option: str) -> None:
+    options: dict[str, Any] = {option: True if option == "listing" else "404.html"}
     with pytest.raises(ConfigurationError, match=f"{option} keyword"):
-        options: dict[str, Any] = {option: True if option == "listing" else "404.html"}
         StaticWrapASGI(None, site.root, **options)
 
 
@@ -493,33 +493,35 @@ def test_autorefresh_finds_new_files_off_the_loop(tmp_path: Path) -> None:
 # -- on the wire: a client that goes away, seen from the server's process -------------------------
 
 
+@contextlib.contextmanager
+def asgi_server(name: str, root: Path, log_path: Path) -> Iterator[tuple[int, int]]:
+    """The ASGI server ``name`` of tests/servers.py serving tests/apps/asgi_app.py over ``root``; (port, pid)."""
+    launcher = ASGI_SERVERS[name]
+    require(launcher.requires)
+    port = free_port()
+    python_path = os.pathsep.join(filter(None, [str(APPS), str(STATICWRAP_HOME), os.environ.get("PYTHONPATH")]))
+    env = {**os.environ, "STATICWRAP_TEST_ROOT": str(root), "PYTHONPATH": python_path}
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(
+            launcher.argv(port), cwd=APPS, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        try:
+            wait_until_serving(process, port, log_path)
+            yield port, process.pid
+        finally:
+            stop(process)
+
+
 @pytest.fixture
 def uvicorn_big(tmp_path: Path) -> Iterator[tuple[int, int, int]]:
-    """uvicorn serving tests/apps/asgi_app.py over a root with a 64 MiB file; (port, pid, size)."""
-    require("uvicorn")
+    """uvicorn serving a root with a 64 MiB file; (port, pid, size)."""
     size = 64 * 1024 * 1024
     root = tmp_path / "root"
     write(root, "ten.txt", TEN)
     with open(root / "big.bin", "wb") as file:
         file.truncate(size)
-    port = free_port()
-    python_path = os.pathsep.join(filter(None, [str(APPS), str(STATICWRAP_HOME), os.environ.get("PYTHONPATH")]))
-    env = {**os.environ, "STATICWRAP_TEST_ROOT": str(root), "PYTHONPATH": python_path}
-    argv = [sys.executable, "-m", "uvicorn", "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"]
-    with open(tmp_path / "server.log", "wb") as log:
-        process = subprocess.Popen(
-            [*argv, "asgi_app:application"],
-            cwd=APPS,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        try:
-            wait_until_serving(process, port, tmp_path / "server.log")
-            yield port, process.pid, size
-        finally:
-            stop(process)
+    with asgi_server("uvicorn", root, tmp_path / "server.log") as (port, pid):
+        yield port, pid, size
 
 
 def read_chars(pid: int) -> int:
@@ -554,3 +556,18 @@ def test_uvicorn_closes_the_file_when_the_client_goes(uvicorn_big: tuple[int, in
     assert not holds_open(pid, "big.bin")
     # It stopped reading: far less than the file was read (a few blocks, and the socket's buffers).
     assert read_chars(pid) - before < size // 4
+
+
+def test_granian_pathsend_sends_a_whole_immutable_file(tmp_path: Path) -> None:
+    """Granian offers pathsend: a hashed name larger than the body cache takes it; its bytes and length are right."""
+    root = tmp_path / "root"
+    write(root, "ten.txt", TEN)
+    write(root, "big.0123456789ab.bin", LARGE)
+    with asgi_server("granian-asgi", root, tmp_path / "server.log") as (port, _):
+        whole = fetch(port, "/static/big.0123456789ab.bin")
+        ranged = fetch(port, "/static/big.0123456789ab.bin", [("Range", "bytes=10-19")])
+
+    assert (whole.status, whole.header("Content-Length")) == (200, str(len(LARGE)))
+    assert hashlib.sha256(whole.body).digest() == hashlib.sha256(LARGE).digest()
+    assert "immutable" in (whole.header("Cache-Control") or "")
+    assert (ranged.status, ranged.body) == (206, LARGE[10:20])
