@@ -494,22 +494,35 @@ def test_autorefresh_finds_new_files_off_the_loop(tmp_path: Path) -> None:
 
 
 @contextlib.contextmanager
+def serving(
+    argv: Callable[[int], list[str]], env: dict[str, str], log_path: Path, path: str = "/static/ten.txt"
+) -> Iterator[tuple[int, int]]:
+    """A server started in tests/apps with ``argv(port)`` and ``env``; (port, pid) once ``path`` answers 200."""
+    port = free_port()
+    python_path = os.pathsep.join(filter(None, [str(APPS), str(STATICWRAP_HOME), os.environ.get("PYTHONPATH")]))
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(
+            argv(port),
+            cwd=APPS,
+            env={**os.environ, **env, "PYTHONPATH": python_path},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        try:
+            wait_until_serving(process, port, log_path, path)
+            yield port, process.pid
+        finally:
+            stop(process)
+
+
+@contextlib.contextmanager
 def asgi_server(name: str, root: Path, log_path: Path) -> Iterator[tuple[int, int]]:
     """The ASGI server ``name`` of tests/servers.py serving tests/apps/asgi_app.py over ``root``; (port, pid)."""
     launcher = ASGI_SERVERS[name]
     require(launcher.requires)
-    port = free_port()
-    python_path = os.pathsep.join(filter(None, [str(APPS), str(STATICWRAP_HOME), os.environ.get("PYTHONPATH")]))
-    env = {**os.environ, "STATICWRAP_TEST_ROOT": str(root), "PYTHONPATH": python_path}
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen(
-            launcher.argv(port), cwd=APPS, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-        )
-        try:
-            wait_until_serving(process, port, log_path)
-            yield port, process.pid
-        finally:
-            stop(process)
+    with serving(launcher.argv, {"STATICWRAP_TEST_ROOT": str(root)}, log_path) as found:
+        yield found
 
 
 @pytest.fixture
