@@ -78,12 +78,7 @@ class StaticWrapASGI(StaticCore):
         prefix: str = "/",
         **options: Any,
     ) -> None:
-        if app is not None and not callable(app):
-            raise ConfigurationError(
-                f"StaticWrapASGI's first argument is the ASGI application to wrap, not {app!r}: write "
-                f"StaticWrapASGI(app, {app!r}, prefix=...), or StaticWrapASGI(None, {app!r}) to serve the files alone"
-            )
-        super().__init__(options)
+        super().__init__(app, "ASGI", options)
         for name in ("listing", "not_found"):
             if options.get(name):
                 raise ConfigurationError(

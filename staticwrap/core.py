@@ -30,6 +30,7 @@ from .answer import Answer
 from .asset import Asset, FileFacts, Redirect
 from .body import Unavailable, Unusable, check_fresh, memory_body, open_checked
 from .config import Config
+from .errors import ConfigurationError
 from .index import Entry, Index, Vanished
 from .manifest import FileRecord
 from .memory import memory_cache
@@ -48,9 +49,20 @@ NEEDS_DISK = Disk.NEEDS_DISK
 
 
 class StaticCore:
-    """One index, one set of options, one body cache, and the answers made from them."""
+    """One index, one set of options, one body cache, and the answers made from them.
 
-    def __init__(self, options: Mapping[str, Any]) -> None:
+    :param application: what a front end wraps (checked to be callable), or ``None``.
+    :param kind: ``"WSGI"`` or ``"ASGI"``, for the message of a bad first argument.
+    """
+
+    def __init__(self, application: object, kind: str, options: Mapping[str, Any]) -> None:
+        if application is not None and not callable(application):
+            name = type(self).__name__
+            raise ConfigurationError(
+                f"{name}'s first argument is the {kind} application to wrap, not {application!r}: write "
+                f"{name}(application, {application!r}, prefix=...), or {name}(None, {application!r}) "
+                "to serve the files alone"
+            )
         self.use_config(Config.from_keywords(options))
 
     def use_config(self, config: Config) -> None:

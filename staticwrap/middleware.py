@@ -12,7 +12,6 @@ from ._wsgi import wsgi_answer
 from .answer import WSGI_KEYS, read_request
 from .asset import Asset
 from .core import NEEDS_DISK, StaticCore
-from .errors import ConfigurationError
 from .fallback import Fallback
 from .negotiation import choose_memoized
 from .watch import WATCHER
@@ -46,14 +45,8 @@ class StaticWrap(StaticCore):
         prefix: str = "/",
         **options: Any,
     ) -> None:
-        if application is not None and not callable(application):
-            raise ConfigurationError(
-                f"StaticWrap's first argument is the WSGI application to wrap, not {application!r}: write "
-                f"StaticWrap(application, {application!r}, prefix=...), or StaticWrap(None, {application!r}) "
-                "to serve the files alone"
-            )
+        super().__init__(application, "WSGI", options)
         self.application = application if application is not None else not_found
-        super().__init__(options)
         if root is not None:
             self.add_files(root, prefix)
         # A Flask app: its static folders and its blueprints' (staticwrap.flask).

@@ -73,19 +73,24 @@ def require(module: str | None) -> None:
     pytest.fail(message)
 
 
-def _uvicorn(port: int) -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        "uvicorn",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--log-level",
-        "warning",
-        ASGI_APP,
-    ]
+def uvicorn(app: str) -> Callable[[int], list[str]]:
+    """The argv of uvicorn serving ``app`` (``module:attribute``, in tests/apps) on 127.0.0.1."""
+
+    def argv(port: int) -> list[str]:
+        return [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+            app,
+        ]
+
+    return argv
 
 
 def _hypercorn(port: int) -> list[str]:
@@ -116,7 +121,7 @@ ASGI_APP = "asgi_app:application"
 
 #: name -> launcher of an ASGI server; the wire suite runs once per entry of these too.
 ASGI_SERVERS: dict[str, Launcher] = {
-    "uvicorn": Launcher(_uvicorn, requires="uvicorn"),
+    "uvicorn": Launcher(uvicorn(ASGI_APP), requires="uvicorn"),
     "hypercorn": Launcher(_hypercorn, requires="hypercorn"),
     "granian-asgi": Launcher(_granian, requires="granian"),
 }

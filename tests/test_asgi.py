@@ -33,7 +33,7 @@ import pytest
 from staticwrap import ConfigurationError, StaticWrap
 from staticwrap.asgi import READ_SIZE, Message, Receive, Scope, Send, StaticWrapASGI, static_only, template_globals
 from staticwrap.build import build
-from tests.conftest import TEN, downstream, write
+from tests.conftest import TEN, call, downstream, write
 from tests.servers import ASGI_SERVERS, require
 from tests.test_server import APPS, STATICWRAP_HOME, RawClient, fetch, free_port, stop, wait_until_serving
 
@@ -132,28 +132,13 @@ def asgi_request(
 
 
 def wsgi_request(app: StaticWrap, method: str, target: str, headers: list[tuple[str, str]]) -> Response:
-    """The WSGI answer, as a server passes it on: PATH_INFO as latin-1 text of the path's bytes (PEP 3333)."""
+    """The WSGI answer through WebTest's lint, with PATH_INFO as a server sets it (the path's bytes as latin-1)."""
     path, _, query = target.partition("?")
-    environ: dict[str, Any] = {
-        "REQUEST_METHOD": method,
-        "PATH_INFO": unquote_to_bytes(path).decode("latin-1"),
-        "QUERY_STRING": query,
-        "SERVER_NAME": "127.0.0.1",
-        "SERVER_PORT": "8000",
-        "SERVER_PROTOCOL": "HTTP/1.1",
-        "wsgi.url_scheme": "http",
-    }
-    for name, value in headers:
-        environ["HTTP_" + name.upper().replace("-", "_")] = value
-    started: list[tuple[str, list[tuple[str, str]]]] = []
-    iterable = app(environ, lambda status, headers, exc_info=None: started.append((status, headers)))  # type: ignore[arg-type]
-    try:
-        body = b"".join(iterable)
-    finally:
-        getattr(iterable, "close", lambda: None)()
-    status, response_headers = started[-1]
+    path_info = unquote_to_bytes(path).decode("latin-1")
+    result = call(app, path_info, dict(headers), method=method, environ={"QUERY_STRING": query})
     # The server sends no body on a HEAD (RFC 9110 §9.3.2).
-    return Response(int(status[:3]), [(n.lower(), v) for n, v in response_headers], b"" if method == "HEAD" else body)
+    body = b"" if method == "HEAD" else result.body
+    return Response(result.code, [(name.lower(), value) for name, value in result.headers], body)
 
 
 @dataclass(frozen=True)

@@ -11,8 +11,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import re
-import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,7 +19,7 @@ import pytest
 
 from staticwrap.build import build
 from tests.conftest import TEN, write
-from tests.servers import require
+from tests.servers import require, uvicorn
 from tests.test_asgi import serving
 from tests.test_server import fetch
 
@@ -54,26 +53,8 @@ def framework(request: pytest.FixtureRequest, project: Project, tmp_path: Path) 
     require("uvicorn")
     require(name)
     env = {"STATICWRAP_TEST_ROOT": str(project.built), "STATICWRAP_TEST_TEMPLATES": str(project.templates)}
-    with serving(_uvicorn(f"asgi_frameworks:{name}_app"), env, tmp_path / "server.log") as (port, _):
+    with serving(uvicorn(f"asgi_frameworks:{name}_app"), env, tmp_path / "server.log") as (port, _):
         yield port
-
-
-def _uvicorn(app: str) -> Callable[[int], list[str]]:
-    def argv(port: int) -> list[str]:
-        return [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--log-level",
-            "warning",
-            app,
-        ]
-
-    return argv
 
 
 def sri(data: bytes) -> str:
@@ -121,7 +102,7 @@ def test_django_asgi_serves_static_root_and_passes_the_rest(project: Project, tm
     require("uvicorn")
     require("django")
     env = {"STATICWRAP_TEST_STATIC_ROOT": str(project.built)}
-    with serving(_uvicorn("asgi_frameworks:django_app"), env, tmp_path / "server.log") as (port, _):
+    with serving(uvicorn("asgi_frameworks:django_app"), env, tmp_path / "server.log") as (port, _):
         static = fetch(port, "/static/" + project.hashed)
         ranged = fetch(port, "/static/ten.txt", [("Range", "bytes=-2")])
         view = fetch(port, "/page/")
