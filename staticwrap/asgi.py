@@ -240,11 +240,14 @@ class _Listener:
         self._task = asyncio.ensure_future(self._listen(receive))
 
     async def _listen(self, receive: Receive) -> None:
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                self.gone = True
-                return
+        try:
+            while True:
+                message = await receive()
+                if message["type"] == "http.disconnect":
+                    break
+        except Exception:  # a server whose receive fails has lost the client too
+            pass
+        self.gone = True
 
     def stop(self) -> None:
         self._task.cancel()
