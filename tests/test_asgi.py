@@ -17,9 +17,11 @@ import base64
 import contextlib
 import gzip
 import hashlib
+import json
 import os
 import re
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -35,6 +37,7 @@ from staticwrap.asgi import READ_SIZE, Message, Receive, Scope, Send, StaticWrap
 from staticwrap.build import build
 from tests.conftest import TEN, call, downstream, write
 from tests.servers import ASGI_SERVERS, require
+from tests.test_newcomer import python_path, without_dac
 from tests.test_server import APPS, STATICWRAP_HOME, RawClient, fetch, free_port, stop, wait_until_serving
 
 SECRET = b"secret: outside the served root\n"
@@ -569,3 +572,50 @@ def test_granian_pathsend_sends_a_whole_immutable_file(tmp_path: Path) -> None:
     assert hashlib.sha256(whole.body).digest() == hashlib.sha256(LARGE).digest()
     assert "immutable" in (whole.header("Cache-Control") or "")
     assert (ranged.status, ranged.body) == (206, LARGE[10:20])
+
+
+UNREADABLE_LATER = """
+import io, json, logging, os, sys
+from staticwrap.asgi import StaticWrapASGI
+from tests.test_asgi import asgi_request
+
+root, name = sys.argv[1], sys.argv[2]
+log = io.StringIO()
+logging.getLogger("staticwrap").addHandler(logging.StreamHandler(log))
+app = StaticWrapASGI(None, root)
+
+def ask():
+    log.seek(0)
+    log.truncate()
+    return [asgi_request(app, "GET", "/" + name, []).status, log.getvalue()]
+
+report = {"before": ask()}
+os.chmod(os.path.join(root, name), 0)
+report["after"] = [ask(), ask()]
+print(json.dumps(report))
+"""
+
+
+def test_unreadable_file_answers_503_and_logs_one_line(tmp_path: Path) -> None:
+    target = write(tmp_path, "big.bin", LARGE)
+    try:
+        result = subprocess.run(
+            without_dac([sys.executable, "-c", UNREADABLE_LATER, str(tmp_path), "big.bin"]),
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env={**os.environ, "PYTHONPATH": python_path()},
+        )
+    finally:
+        target.chmod(0o644)
+    if result.returncode != 0 and result.stderr.startswith("setpriv"):
+        pytest.skip(f"setpriv cannot drop capabilities here: {result.stderr.strip()}")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout.splitlines()[-1])
+
+    assert report["before"] == [200, ""]
+    for status, logged in report["after"]:
+        assert status == 503
+        (line,) = logged.splitlines()  # one line per request
+        assert str(target) in line
+        assert os.strerror(13) in line  # EACCES, as the system names it
