@@ -134,14 +134,42 @@ def _path_info(scope: Scope) -> str:
     return path_info_of(path)
 
 
+#: The request fields that decide a static answer: lower-case name as sent → the key read_request looks up.
+_WANTED = {key.encode("latin-1"): key for key in ASGI_KEYS}
+
+
 def _fields(headers: Iterable[tuple[bytes, bytes]]) -> dict[str, str]:
-    """The request's header fields by lower-case name; repeated fields joined with ", " (RFC 9110 §5.3)."""
+    """The request fields of :data:`_WANTED` by name; repeated fields joined with ", " (RFC 9110 §5.3).
+
+    Only those are decoded: a request carries many other fields.
+    """
     fields: dict[str, str] = {}
     for raw_name, raw_value in headers:
-        name = raw_name.decode("latin-1").lower()
-        value = raw_value.decode("latin-1")
-        fields[name] = f"{fields[name]}, {value}" if name in fields else value
+        name = _WANTED.get(raw_name) or _WANTED.get(raw_name.lower())
+        if name is not None:
+            value = raw_value.decode("latin-1")
+            fields[name] = f"{fields[name]}, {value}" if name in fields else value
     return fields
+
+
+#: Response fields as ASGI sends them (lower-case name, latin-1 bytes), by the field as staticwrap makes it:
+#: most answers repeat the same few fields, so each is encoded once.
+_ENCODED: dict[tuple[str, str], tuple[bytes, bytes]] = {}
+_ENCODED_MAX = 4096
+
+
+def _encoded(headers: list[tuple[str, str]]) -> list[tuple[bytes, bytes]]:
+    encoded = []
+    for field in headers:
+        pair = _ENCODED.get(field)
+        if pair is None:
+            name, value = field
+            pair = (name.lower().encode("latin-1"), value.encode("latin-1"))
+            if len(_ENCODED) >= _ENCODED_MAX:  # per-response values (ETags, Content-Range) would fill it
+                _ENCODED.clear()
+            _ENCODED[field] = pair
+        encoded.append(pair)
+    return encoded
 
 
 async def send_answer(answer: Answer, scope: Scope, receive: Receive, send: Send) -> None:
@@ -152,8 +180,8 @@ async def send_answer(answer: Answer, scope: Scope, receive: Receive, send: Send
             # The server's error log: uvicorn, Hypercorn and Granian show the
             # warnings of the logging module.
             _log.warning("%s", answer.complaint.rstrip("\n"))
-        headers = [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in answer.headers]
-        await send({"type": "http.response.start", "status": int(answer.status[:3]), "headers": headers})
+        start = {"type": "http.response.start", "status": int(answer.status[:3]), "headers": _encoded(answer.headers)}
+        await send(start)
         # No body on a HEAD (RFC 9110 §9.3.2): the WSGI servers drop it; here it is never sent.
         if scope["method"] == "HEAD" or (file is None and not answer.parts):
             await send({"type": "http.response.body", "body": b"", "more_body": False})
