@@ -619,3 +619,17 @@ def test_unreadable_file_answers_503_and_logs_one_line(tmp_path: Path) -> None:
         (line,) = logged.splitlines()  # one line per request
         assert str(target) in line
         assert os.strerror(13) in line  # EACCES, as the system names it
+
+
+def test_repeated_fields_are_one_list_and_names_any_case(site: Site) -> None:
+    """RFC 9110 §5.3: two If-None-Match lines are one list; a server that does not lower-case names is read too."""
+    etag = asgi_request(site.asgi, "GET", "/static/ten.txt", []).header("etag")
+    assert etag is not None
+
+    repeated = asgi_request(site.asgi, "GET", "/static/ten.txt", [("If-None-Match", '"a"'), ("If-None-Match", etag)])
+    scope = make_scope("GET", "/static/ten.txt", [], None)
+    scope["headers"] = [(b"Range", b"bytes=1-2")]
+    upper = asyncio.run(drive(site.asgi, scope))
+
+    assert repeated.status == 304
+    assert (upper.status, upper.body) == (206, TEN[1:3])
