@@ -26,7 +26,7 @@ from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from typing import Any, BinaryIO, Generic, TypeVar
 
 from .answer import ASGI_KEYS, Answer, not_found, read_request
-from .body import ChangedWhileSentError, check_holds, check_unchanged
+from .body import check_holds, check_unchanged, ended_early
 from .core import NEEDS_DISK, StaticCore
 from .errors import ConfigurationError
 from .index import path_info_of
@@ -248,10 +248,7 @@ async def _send_range(
 def _read(file: BinaryIO, position: int, count: int, answer: Answer) -> bytes:
     block = os.pread(file.fileno(), count, position)
     if len(block) < count:
-        raise ChangedWhileSentError(
-            f"{file.name if answer.facts is None else answer.facts.path} ended before the bytes its "
-            "Content-Length promised; the response is cut short"
-        )
+        raise ended_early(file, answer.facts)
     check_unchanged(file, answer.facts)
     return block
 
