@@ -17,11 +17,9 @@ import base64
 import contextlib
 import gzip
 import hashlib
-import json
 import os
 import re
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -37,7 +35,7 @@ from staticwrap.asgi import READ_SIZE, Message, Receive, Scope, Send, StaticWrap
 from staticwrap.build import build
 from tests.conftest import TEN, call, downstream, write
 from tests.servers import ASGI_SERVERS, require
-from tests.test_newcomer import python_path, without_dac
+from tests.test_newcomer import unreadable_later
 from tests.test_server import APPS, STATICWRAP_HOME, RawClient, fetch, free_port, stop, wait_until_serving
 
 SECRET = b"secret: outside the served root\n"
@@ -597,27 +595,13 @@ print(json.dumps(report))
 
 
 def test_unreadable_file_answers_503_and_logs_one_line(tmp_path: Path) -> None:
-    target = write(tmp_path, "big.bin", LARGE)
-    try:
-        result = subprocess.run(
-            without_dac([sys.executable, "-c", UNREADABLE_LATER, str(tmp_path), "big.bin"]),
-            capture_output=True,
-            text=True,
-            timeout=60,
-            env={**os.environ, "PYTHONPATH": python_path()},
-        )
-    finally:
-        target.chmod(0o644)
-    if result.returncode != 0 and result.stderr.startswith("setpriv"):
-        pytest.skip(f"setpriv cannot drop capabilities here: {result.stderr.strip()}")
-    assert result.returncode == 0, result.stderr
-    report = json.loads(result.stdout.splitlines()[-1])
+    report = unreadable_later(tmp_path / "root", "big.bin", UNREADABLE_LATER)
 
     assert report["before"] == [200, ""]
     for status, logged in report["after"]:
         assert status == 503
         (line,) = logged.splitlines()  # one line per request
-        assert str(target) in line
+        assert str(tmp_path / "root" / "big.bin") in line
         assert os.strerror(13) in line  # EACCES, as the system names it
 
 
