@@ -171,14 +171,15 @@ def check_holds(file: BinaryIO, stop: int, facts: FileFacts | None) -> None:
     if facts is not None and not facts.matches(st):
         raise _changed(facts)
     if st.st_size < stop:
-        raise _ended_early(file, facts)
+        raise ended_early(file, facts)
 
 
 def _changed(facts: FileFacts) -> ChangedWhileSentError:
     return ChangedWhileSentError(f"{facts.path} changed while it was being sent; the response is cut short")
 
 
-def _ended_early(file: BinaryIO, facts: FileFacts | None) -> ChangedWhileSentError:
+def ended_early(file: BinaryIO, facts: FileFacts | None) -> ChangedWhileSentError:
+    """The error for a file that ended before the bytes a response's Content-Length promised."""
     name = facts.path if facts is not None else getattr(file, "name", "the file")
     return ChangedWhileSentError(
         f"{name} ended before the bytes its Content-Length promised; the response is cut short"
@@ -207,7 +208,7 @@ class BoundedReader(io.RawIOBase):
         view = memoryview(buffer)[: self._remaining]
         count = int(self._file.readinto(view))  # type: ignore[attr-defined]
         if count == 0:
-            raise _ended_early(self._file, self._facts)
+            raise ended_early(self._file, self._facts)
         check_unchanged(self._file, self._facts)
         self._remaining -= count
         return count
@@ -294,7 +295,7 @@ class FileIterator:
             while remaining > 0:
                 chunk = file.read(min(BLOCK_SIZE, remaining))
                 if not chunk:
-                    raise _ended_early(file, self._facts)
+                    raise ended_early(file, self._facts)
                 check_unchanged(file, self._facts)
                 remaining -= len(chunk)
                 yield chunk

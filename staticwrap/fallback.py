@@ -10,8 +10,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
+from . import answer as answers
 from . import listing
 from ._syntax import SAFE_METHODS
+from ._wsgi import wsgi_answer
+from .answer import Answer
 from .asset import Asset, Redirect
 from .body import Stale, Unavailable, check_fresh, open_checked
 from .errors import OPTION, ConfigurationError
@@ -81,7 +84,11 @@ class Fallback:
         if not url.endswith("/"):
             # A directory named without its slash: the same redirect as for an index file.
             if self._entries(url + "/", prefixes) is not None:
-                return self._wrap._redirect(Redirect(url + "/"), environ, start_response)
+                method = environ.get("REQUEST_METHOD", "GET")
+                query = answers.wsgi_query(environ.get("QUERY_STRING", ""))
+                return wsgi_answer(
+                    answers.redirect(Redirect(url + "/"), method, query, self._wrap.config), environ, start_response
+                )
             return None
         entries = self._entries(url, prefixes)
         if entries is None:
@@ -175,10 +182,7 @@ class Fallback:
         opened = open_checked(facts)
         if isinstance(opened, (Stale, Unavailable)):  # the plain 404 then
             return None
-        # Imported here, as the middleware imports this module.
-        from .middleware import _send
-
-        return _send(opened, plan, environ, start_response)
+        return wsgi_answer(Answer(plan.status, plan.headers, (), opened, plan.segments, facts), environ, start_response)
 
 
 def _answer(plan: Plan, start_response: StartResponse) -> Iterable[bytes]:

@@ -2,7 +2,8 @@
 
 Each entry is a command line that serves ``tests/apps/gunicorn_app.py``'s
 ``application`` (the middleware over ``STATICWRAP_TEST_ROOT`` at
-``/static/``) on 127.0.0.1 at a given port, started in tests/apps. A server
+``/static/``), or for an ASGI server ``tests/apps/asgi_app.py``'s (its ASGI
+twin), on 127.0.0.1 at a given port, started in tests/apps. A server
 that needs more than the ``test`` extra names the module it needs in
 ``requires``: with it missing the server's tests fail, unless
 ``STATICWRAP_ALLOW_SKIP=1`` lets them be skipped (a developer's machine
@@ -70,3 +71,60 @@ def require(module: str | None) -> None:
     if os.environ.get("STATICWRAP_ALLOW_SKIP") == "1":
         pytest.skip(message)
     pytest.fail(message)
+
+
+def uvicorn(app: str) -> Callable[[int], list[str]]:
+    """The argv of uvicorn serving ``app`` (``module:attribute``, in tests/apps) on 127.0.0.1."""
+
+    def argv(port: int) -> list[str]:
+        return [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+            app,
+        ]
+
+    return argv
+
+
+def _hypercorn(port: int) -> list[str]:
+    return [sys.executable, "-m", "hypercorn", "--bind", f"127.0.0.1:{port}", "--workers", "1", ASGI_APP]
+
+
+def _granian(port: int) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "granian",
+        "--interface",
+        "asgi",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        "1",
+        "--log-level",
+        "warning",
+        ASGI_APP,
+    ]
+
+
+#: The ASGI twin of gunicorn_app.py's application (tests/apps/asgi_app.py).
+ASGI_APP = "asgi_app:application"
+
+#: name -> launcher of an ASGI server; the wire suite runs once per entry of these too.
+ASGI_SERVERS: dict[str, Launcher] = {
+    "uvicorn": Launcher(uvicorn(ASGI_APP), requires="uvicorn"),
+    "hypercorn": Launcher(_hypercorn, requires="hypercorn"),
+    "granian-asgi": Launcher(_granian, requires="granian"),
+}
+
+#: Every server the wire suite runs under.
+SERVERS: dict[str, Launcher] = {**WSGI_SERVERS, **ASGI_SERVERS}

@@ -193,12 +193,12 @@ def python_path(*first: Path) -> str:
     return os.pathsep.join(filter(None, [*map(str, first), str(STATICWRAP_HOME), os.environ.get("PYTHONPATH")]))
 
 
-def unreadable_later(root: Path, name: str) -> dict[str, Any]:
-    """Run UNREADABLE_LATER on ``root/name`` (written here, made unreadable there); its JSON report."""
+def unreadable_later(root: Path, name: str, script: str = UNREADABLE_LATER) -> dict[str, Any]:
+    """Run ``script`` (UNREADABLE_LATER or a twin) on ``root/name``, made unreadable there; its JSON report."""
     target = write(root, name, b"x" * BIG)
     try:
         result = subprocess.run(
-            without_dac([sys.executable, "-c", UNREADABLE_LATER, str(root), name]),
+            without_dac([sys.executable, "-c", script, str(root), name]),
             capture_output=True,
             text=True,
             timeout=60,

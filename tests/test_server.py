@@ -1,7 +1,8 @@
 """The middleware behind real servers on 127.0.0.1: what reaches the wire.
 
-Each server of tests/servers.py (Gunicorn's sync and gthread workers, ...)
-runs as a subprocess serving tests/apps/gunicorn_app.py; wsgiref's simple server runs in a thread. Raw
+Each server of tests/servers.py (Gunicorn's sync and gthread workers,
+uvicorn, Hypercorn, Granian, ...) runs as a subprocess serving
+tests/apps/gunicorn_app.py or its ASGI twin; wsgiref's simple server runs in a thread. Raw
 sockets are used wherever the exact bytes matter: a body longer than its
 Content-Length, or a body on a HEAD or a 304, would only show there.
 """
@@ -30,7 +31,7 @@ import pytest
 import staticwrap
 from staticwrap import StaticWrap
 from tests.conftest import MTIME, TEN, downstream, write
-from tests.servers import WSGI_SERVERS, require
+from tests.servers import SERVERS, require
 
 pytestmark = pytest.mark.server
 
@@ -226,11 +227,11 @@ def wait_until_serving(process: subprocess.Popen[bytes], port: int, log: Path, p
     pytest.fail(f"the server did not answer within {STARTUP_TIMEOUT} s:\n{log.read_text(errors='replace')}")
 
 
-@pytest.fixture(scope="module", params=list(WSGI_SERVERS))
+@pytest.fixture(scope="module", params=list(SERVERS))
 def server(request: pytest.FixtureRequest, site: Site, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    """Each server of tests/servers.py serving tests/apps/gunicorn_app.py over ``site.root``."""
+    """Each server of tests/servers.py serving tests/apps/gunicorn_app.py (or asgi_app.py) over ``site.root``."""
     name: str = request.param
-    launcher = WSGI_SERVERS[name]
+    launcher = SERVERS[name]
     require(launcher.requires)
     port = free_port()
     python_path = os.pathsep.join(filter(None, [str(APPS), str(STATICWRAP_HOME), os.environ.get("PYTHONPATH")]))
@@ -382,7 +383,7 @@ def test_range_unsatisfiable_returns_416_with_complete_length(server: Server) ->
 
 
 def test_keepalive_second_request_after_range_is_correct(server: Server, site: Site) -> None:
-    if not WSGI_SERVERS[server.name].keepalive:
+    if not SERVERS[server.name].keepalive:
         pytest.skip(f"{server.name} closes the connection after every response")
     with RawClient(server.port) as client:
         client.send("GET", "/static/large.bin", [("Range", "bytes=1000-1999")])

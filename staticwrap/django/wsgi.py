@@ -8,6 +8,7 @@ import weakref
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from staticwrap.core import StaticCore
 from staticwrap.errors import ConfigurationError, warn
 from staticwrap.middleware import StaticWrap
 from staticwrap.tree import normalize_prefix
@@ -27,7 +28,7 @@ NOT_A_DIRECTORY = "is not a directory"
 
 # The roots configure() added to each wrapper, so that configuring one again
 # replaces them instead of serving them twice.
-_added: weakref.WeakKeyDictionary[StaticWrap, list[tuple[str, str]]] = weakref.WeakKeyDictionary()
+_added: weakref.WeakKeyDictionary[StaticCore, list[tuple[str, str]]] = weakref.WeakKeyDictionary()
 
 
 def configure(wrapper: StaticWrap, settings: object | None = None, **options: Any) -> None:
@@ -55,6 +56,18 @@ def configure(wrapper: StaticWrap, settings: object | None = None, **options: An
         for a ``STATIC_ROOT`` that is not set. One that is not a directory
         (collectstatic has not run) is a :class:`~staticwrap.StaticwrapWarning`.
     """
+    django, sources, served = configure_roots(wrapper, settings, **options)
+    wrapper.application = _behind(wrapper.application, django, sources, served)
+
+
+def configure_roots(
+    wrapper: StaticCore, settings: object | None = None, **options: Any
+) -> tuple[DjangoConfig, list[Source], list[tuple[str, str]]]:
+    """The part of :func:`configure` both front ends share: ``wrapper``'s options and roots from the settings.
+
+    :returns: the settings read, every static directory they name, and the
+        ``(directory, prefix)`` pairs now served, in order.
+    """
     if settings is None:
         from django.conf import settings as django_settings
 
@@ -69,7 +82,7 @@ def configure(wrapper: StaticWrap, settings: object | None = None, **options: An
     for path, prefix in [*earlier, *roots]:
         wrapper.add_files(path, prefix)
     _added[wrapper] = roots
-    wrapper.application = _behind(wrapper.application, django, sources, [*earlier, *roots])
+    return django, sources, [*earlier, *roots]
 
 
 def get_wsgi_application(**options: Any) -> StaticWrap:
