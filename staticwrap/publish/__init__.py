@@ -27,7 +27,7 @@ from staticwrap.errors import ConfigurationError
 from staticwrap.manifest import STATICWRAP_MANIFEST
 
 from .local import read_tree
-from .plan import Plan, plan_publish
+from .plan import Plan, Upload, plan_publish
 from .store import PublishError, Store, make_client, parse_location
 
 __all__ = ["PublishError", "PublishResult", "publish"]
@@ -132,14 +132,13 @@ def publish(
 
 
 def _upload(store: Store, plan: Plan, jobs: int, progress: Callable[[int, int, str], None] | None) -> list[int]:
-    """Upload the plan's objects; the sizes of those written (a conditional write may find one there)."""
+    """Upload the plan's objects, phase by phase; the sizes of those written (a conditional write may find one)."""
     total = len(plan.uploads)
     written: list[int] = []
     lock = threading.Lock()
     done = [0]
 
-    def one(index: int) -> None:
-        upload = plan.uploads[index]
+    def one(upload: Upload) -> None:
         stored = store.put(upload)
         with lock:
             if stored:
@@ -148,7 +147,9 @@ def _upload(store: Store, plan: Plan, jobs: int, progress: Callable[[int, int, s
             if progress is not None:
                 progress(done[0], total, upload.key)
 
-    _parallel(one, range(total), jobs)
+    first, second = plan.phases
+    _parallel(one, first, jobs)
+    _parallel(one, second, jobs)
     return written
 
 

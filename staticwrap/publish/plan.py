@@ -102,7 +102,14 @@ class Upload:
 
 @dataclass(frozen=True, slots=True)
 class Plan:
-    """What to do, in order: :attr:`uploads` (any order), then :attr:`manifest`, then :attr:`deletions`."""
+    """What to do, in order: :attr:`uploads`, then :attr:`manifest`, then :attr:`deletions`.
+
+    The uploads come in two phases (:attr:`phases`): the immutable keys, all
+    new, then the keys whose bytes are replaced in place (logical names,
+    HTML). Stopped in the first phase, a publish has changed nothing any
+    page can reach; in the second, each replaced page or file names hashed
+    objects that are all there already.
+    """
 
     uploads: tuple[Upload, ...]
     #: The new ``staticwrap.json``; ``None`` when the store's is the same already.
@@ -113,6 +120,12 @@ class Plan:
     deletions: tuple[str, ...]
     #: Whether the store's ``staticwrap.json`` had a record of what it holds.
     recorded: bool = field(default=True)
+
+    @property
+    def phases(self) -> tuple[tuple[Upload, ...], tuple[Upload, ...]]:
+        """The uploads of new immutable keys, then the others: each phase may run in any order."""
+        first = tuple(upload for upload in self.uploads if upload.conditional)
+        return first, tuple(upload for upload in self.uploads if not upload.conditional)
 
     @property
     def upload_bytes(self) -> int:
@@ -195,7 +208,7 @@ def plan_publish(objects: Sequence[LocalObject], manifest: bytes, remote: bytes 
     known = record or {}
     uploads: list[Upload] = []
     skipped: list[str] = []
-    for item in sorted(objects, key=lambda item: item.key):
+    for item in sorted(objects, key=lambda item: (not item.immutable, item.key)):
         fields = stored_fields(item.headers)
         if known.get(item.key) == (item.sha256, fields.fingerprint):
             skipped.append(item.key)
