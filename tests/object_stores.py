@@ -219,8 +219,8 @@ def _wait_for_buckets(endpoint: str, buckets: tuple[str, ...], process: subproce
 # -- trees to publish ----------------------------------------------------------------------------
 
 
-def write_source(source: Path, *, version: int, files: int = 6) -> None:
-    """A source tree: an HTML page, ``files`` style sheets (of which ``style0.css`` changes with ``version``), a script.
+def write_source(source: Path, *, version: int, files: int = 6, changing: int = 1) -> None:
+    """A source tree: an HTML page, ``files`` style sheets (the first ``changing`` change with ``version``), a script.
 
     The page names the first sheet and the script, which the build rewrites
     to their hashed names; the sheets are large enough to be precompressed.
@@ -228,7 +228,7 @@ def write_source(source: Path, *, version: int, files: int = 6) -> None:
     (source / "css").mkdir(parents=True, exist_ok=True)
     (source / "js").mkdir(exist_ok=True)
     for number in range(files):
-        mark = version if number == 0 else 0
+        mark = version if number < changing else 0
         rule = f".rule{number} {{ color: #{number:06x}; margin: {mark}px; }}\n"
         (source / "css" / f"style{number}.css").write_text(rule * 80)
     (source / "js" / "app.js").write_text('document.title = "published";\n' * 40)
