@@ -10,6 +10,8 @@ from __future__ import annotations
 import base64
 import hashlib
 import http.client
+import json
+import os
 import re
 import subprocess
 import sys
@@ -397,3 +399,75 @@ def test_without_boto3_the_error_says_what_to_install(tmp_path: Path) -> None:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.returncode == 2
     assert "publishing needs boto3, which is not installed: pip install 'staticwrap[s3]'" in done.stderr
+
+
+# -- pages point at the CDN ----------------------------------------------------------------------
+
+
+def sri(data: bytes) -> str:
+    return "sha384-" + base64.b64encode(hashlib.sha384(data).digest()).decode()
+
+
+def test_urls_for_pages_point_at_the_cdn_and_the_store_holds_them(tmp_path: Path, endpoint: str, bucket: str) -> None:
+    # The "CDN" here is the bucket itself: its path after the CDN's URL is the object's key.
+    from flask import Flask
+
+    from staticwrap import StaticWrap
+    from staticwrap.flask import init_app
+
+    dest = built(tmp_path, 1)
+    made, _ = client(endpoint)
+    publish(dest, f"s3://{bucket}/static/", client=made)
+    hashed = json.loads((dest / "staticwrap.json").read_text())["files"]["css/style0.css"]["hashed"]
+    expected = f"https://cdn.example.com/static/{hashed}"
+    app = StaticWrap(None, dest, prefix="/static/", base_url="https://cdn.example.com")
+    flask_app = Flask(__name__, static_folder=str(dest), static_url_path="/static")
+    helpers = init_app(flask_app, base_url="https://cdn.example.com/")
+    with flask_app.test_request_context("/", environ_base={"SCRIPT_NAME": "/mounted"}):
+        assert helpers.url("css/style0.css") == expected
+        assert helpers.integrity("css/style0.css") == sri((dest / hashed).read_bytes())
+    assert app.url("css/style0.css") == expected
+    key = expected.removeprefix("https://cdn.example.com/")
+    data = made.get_object(Bucket=bucket, Key=key)["Body"].read()
+    assert data == (dest / hashed).read_bytes()
+    assert app.integrity("css/style0.css") == sri(data)
+
+
+def test_django_publishes_static_root_and_static_gives_the_cdn_url(tmp_path: Path, endpoint: str, bucket: str) -> None:
+    sources = tmp_path / "assets"
+    write_source(sources, version=1)
+    (tmp_path / "cdn_settings.py").write_text(
+        "from tests.contrib.django_settings import *  # noqa: F403\n"
+        "STATICWRAP = {'build': {'jobs': 1}, 'base_url': 'https://cdn.example.com/',\n"
+        f"              'publish': {{'url': 's3://{bucket}/static/', 'endpoint_url': {endpoint!r}}}}}\n"
+    )
+    script = (
+        "import django\n"
+        "from django.core.management import call_command\n"
+        "from django.template import Context, Template\n"
+        "django.setup()\n"
+        "call_command('collectstatic', interactive=False, verbosity=0)\n"
+        "call_command('staticwrap_publish')\n"
+        "print(Template(\"{% load static staticwrap %}{% static 'js/app.js' %} {% script 'js/app.js' %}\")"
+        ".render(Context()))\n"
+    )
+    environment = {
+        **credentials_environment(),
+        "PYTHONPATH": os.pathsep.join([str(tmp_path), str(Path(__file__).parent.parent)]),
+        "DJANGO_SETTINGS_MODULE": "cdn_settings",
+        "STATICWRAP_TEST_STATIC_ROOT": str(tmp_path / "static_root"),
+        "STATICWRAP_TEST_STATICFILES_DIRS": str(sources),
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, env=environment, timeout=120, cwd=tmp_path
+    )
+    assert done.returncode == 0, done.stderr
+    summary, rendered = done.stdout.splitlines()[-2:]
+    root = tmp_path / "static_root"
+    assert summary.startswith(f"published to s3://{bucket}/static/: {len(snapshot(root))} uploaded")
+    hashed = json.loads((root / "staticwrap.json").read_text())["files"]["js/app.js"]["hashed"]
+    url = f"https://cdn.example.com/static/{hashed}"
+    data = (root / hashed).read_bytes()
+    assert rendered == (f'{url} <script src="{url}" integrity="{sri(data)}" crossorigin="anonymous"></script>')
+    made, _ = client(endpoint)
+    assert made.get_object(Bucket=bucket, Key=f"static/{hashed}")["Body"].read() == data

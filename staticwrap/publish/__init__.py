@@ -23,6 +23,7 @@ from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any
 
+from staticwrap.config import Config
 from staticwrap.errors import ConfigurationError
 from staticwrap.manifest import STATICWRAP_MANIFEST
 
@@ -75,6 +76,7 @@ def publish(
     jobs: int | None = None,
     client: Any = None,
     progress: Callable[[int, int, str], None] | None = None,
+    config: Config | None = None,
     **options: Any,
 ) -> PublishResult:
     """Upload the built ``tree`` to ``url`` (``s3://bucket/prefix/``): what changed, then the manifest, then prune.
@@ -94,6 +96,8 @@ def publish(
     :param options: :class:`~staticwrap.StaticWrap`'s options (``max_age``,
         ``immutable``, ``mimetypes``, ``headers``...): each object is stored
         with the headers the middleware would send with them.
+    :param config: those options checked already, as a
+        :class:`~staticwrap.config.Config` (Django's command gives the project's).
     :raises ConfigurationError: for a bad argument or a tree with no ``staticwrap.json``.
     :raises PublishError: when the store refuses or cannot be reached; the
         manifest is then not written, and the site stays as it was.
@@ -106,7 +110,7 @@ def publish(
     root = os.fspath(tree)
     if not os.path.isdir(root):
         raise ConfigurationError.bad_value("tree", root, "give the directory `staticwrap build` wrote (its DEST)")
-    objects, manifest = read_tree(root, options, jobs=jobs)
+    objects, manifest = read_tree(root, options, jobs=jobs, config=config)
     if client is None:
         client = make_client(endpoint_url=endpoint_url, region=region, jobs=jobs)
     store = Store(client, bucket, prefix, checksum=checksum)

@@ -9,6 +9,7 @@ valid, smaller coding of its original.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -16,6 +17,7 @@ from typing import Any
 
 from staticwrap.asset import Asset
 from staticwrap.codings import hash_file
+from staticwrap.config import Config
 from staticwrap.errors import ConfigurationError
 from staticwrap.manifest import STATICWRAP_MANIFEST
 from staticwrap.middleware import StaticWrap
@@ -24,13 +26,19 @@ from .plan import LocalObject, checksum
 
 
 def read_tree(
-    tree: str, options: Mapping[str, Any], *, jobs: int, progress: Callable[[str], None] | None = None
+    tree: str,
+    options: Mapping[str, Any],
+    *,
+    jobs: int,
+    config: Config | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> tuple[list[LocalObject], bytes]:
     """The objects of ``tree`` and the bytes of its ``staticwrap.json``.
 
     ``options`` are :class:`~staticwrap.StaticWrap`'s (``max_age``,
     ``immutable``, ``headers``...): the headers stored are those it would
-    send with them. Each file is read once, for its SHA-256, on ``jobs`` threads.
+    send with them; or ``config``, options checked already (Django's). Each
+    file is read once, for its SHA-256, on ``jobs`` threads.
 
     :raises ConfigurationError: when ``tree`` has no ``staticwrap.json``.
     """
@@ -44,7 +52,11 @@ def read_tree(
             "collectstatic with StaticWrapStorage) wrote; its manifest is what makes publishing incremental and safe"
         ) from None
     # memory_budget=0: nothing is read into memory to serve; autorefresh off: indexed now.
-    app = StaticWrap(None, tree, **{**options, "memory_budget": 0, "autorefresh": False})
+    if config is None:
+        config = Config.from_keywords(options)
+    app = StaticWrap(None)
+    app.use_config(dataclasses.replace(config, memory_budget=0, autorefresh=False))
+    app.add_files(tree)
     found: dict[str, tuple[str, Asset, str]] = {}
     for entry in app.files.values():
         if not isinstance(entry, Asset):
