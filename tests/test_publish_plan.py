@@ -6,6 +6,7 @@ import base64
 import hashlib
 import json
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -150,3 +151,35 @@ def test_the_dry_run_text_names_every_action_and_the_manifest_last() -> None:
     ]
     assert text[3] == "upload s3://b/p/staticwrap.json (last)"
     assert text[4].startswith("would upload 4 objects")
+
+
+@pytest.mark.parametrize(
+    ("publish", "message"),
+    [
+        ({"urll": "s3://b/"}, "settings.STATICWRAP['publish'] has an unknown key 'urll': did you mean 'url'?"),
+        ({"prune": "no"}, "settings.STATICWRAP['publish']['prune'] = 'no': give True or False"),
+        ({"jobs": 0}, "settings.STATICWRAP['publish']['jobs'] = 0: give a number of uploads at a time >= 1"),
+        (
+            "s3://b/",
+            "settings.STATICWRAP['publish'] = 's3://b/': give a dict such as {'url': 's3://my-bucket/static/'}",
+        ),
+    ],
+)
+def test_django_publish_settings_name_the_key_and_the_fix(publish: object, message: str) -> None:
+    pytest.importorskip("django")
+    from staticwrap.django.conf import DjangoConfig
+    from staticwrap.errors import ConfigurationError
+
+    with pytest.raises(ConfigurationError) as raised:
+        DjangoConfig.from_settings(SimpleNamespace(STATICWRAP={"publish": publish}))
+    assert str(raised.value) == message
+
+
+@pytest.mark.parametrize("value", ["cdn.example.com", "ftp://cdn.example.com/", "https://cdn.example.com/?v=1", 3])
+def test_a_base_url_that_is_not_an_http_url_is_refused(value: object) -> None:
+    from staticwrap.config import Config
+    from staticwrap.errors import ConfigurationError
+
+    with pytest.raises(ConfigurationError, match=r"^base_url=.*: give the URL of the CDN that serves the static paths"):
+        Config.from_options(base_url=value)  # type: ignore[arg-type]
+    assert Config.from_options(base_url="https://cdn.example.com").base_url == "https://cdn.example.com/"
