@@ -101,7 +101,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     dirs, description = source_dirs(quick=args.quick)
     with tempfile.TemporaryDirectory(prefix="staticwrap-bench-publish-") as workdir:
         results = run(dirs, Path(workdir))
-    text = render(description.replace("STATICFILES_DIRS", "source tree"), results)
+    text = render(description.replace("The same STATICFILES_DIRS for every storage", "The packages"), results)
     print(text)
     output = args.output if args.output is not None else (None if args.quick else RESULTS)
     if output is not None:
