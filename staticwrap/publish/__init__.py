@@ -110,9 +110,9 @@ def publish(
     root = os.fspath(tree)
     if not os.path.isdir(root):
         raise ConfigurationError.bad_value("tree", root, "give the directory `staticwrap build` wrote (its DEST)")
-    objects, manifest = read_tree(root, options, jobs=jobs, config=config)
-    if client is None:
+    if client is None:  # first: without boto3, say so before reading the tree
         client = make_client(endpoint_url=endpoint_url, region=region, jobs=jobs)
+    objects, manifest = read_tree(root, options, jobs=jobs, config=config)
     store = Store(client, bucket, prefix, checksum=checksum)
     plan = plan_publish(objects, manifest, store.read(STATICWRAP_MANIFEST), prune=prune)
     if dry_run:
