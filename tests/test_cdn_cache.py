@@ -112,7 +112,7 @@ def cached_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[int,
     source, root = base / "source", base / "root"
     write_source(source, version=1)
     (source / "probe.txt").write_text("probe\n")
-    build(source, root, codings=["br", "gzip"])
+    build(source, root, codings=["br", "gzip"], jobs=1)
     with (
         gunicorn(root, base / "gunicorn", probe="/static/probe.txt") as server,
         nginx(base / "nginx", server.port) as port,

@@ -77,7 +77,7 @@ def run(*arguments: str, **environment: str) -> subprocess.CompletedProcess[str]
 def test_publish_then_a_second_build_over_plain_http(tmp_path: Path, endpoint: str) -> None:
     source, dest = tmp_path / "source", tmp_path / "dest"
     write_source(source, version=1)
-    build(source, dest, keep=1, keep_for="0")
+    build(source, dest, keep=1, keep_for="0", jobs=1)
     done = run(str(dest), "s3://site/static/", "--endpoint-url", endpoint)
     assert done.returncode == 0, done.stderr
     files = snapshot(dest)
@@ -100,7 +100,7 @@ def test_publish_then_a_second_build_over_plain_http(tmp_path: Path, endpoint: s
             assert decoded(coding, body) == files[key.rsplit(".", 1)[0]], key
     # The second build: only what changed is sent, and the first build's hashed files go.
     write_source(source, version=2)
-    build(source, dest, keep=1, keep_for="0")
+    build(source, dest, keep=1, keep_for="0", jobs=1)
     after = snapshot(dest)
     made, requests = client(endpoint)
     result = publish(dest, "s3://site/static/", endpoint_url=endpoint, client=made)
@@ -121,12 +121,12 @@ def test_publish_then_a_second_build_over_plain_http(tmp_path: Path, endpoint: s
 def test_a_publish_killed_midway_leaves_the_previous_site_whole(tmp_path: Path, endpoint: str) -> None:
     source, dest = tmp_path / "source", tmp_path / "dest"
     write_source(source, version=1, files=60, changing=60)
-    build(source, dest, codings=["gzip"])
+    build(source, dest, codings=["gzip"], jobs=1)
     made, _ = client(endpoint)
     publish(dest, "s3://interrupted/static/", client=made)
     before = {key: get(endpoint, f"/interrupted/static/{key}")[2] for key in snapshot(dest)}
     write_source(source, version=2, files=60, changing=60)
-    build(source, dest, codings=["gzip"])
+    build(source, dest, codings=["gzip"], jobs=1)
     command = [
         sys.executable, "-m", "staticwrap", "publish", str(dest), "s3://interrupted/static/",
         "--endpoint-url", endpoint, "--jobs", "1", "--quiet",
@@ -187,7 +187,7 @@ def test_bad_credentials_and_a_missing_bucket_name_the_fix(
 ) -> None:
     source, dest = tmp_path / "source", tmp_path / "dest"
     write_source(source, version=1)
-    build(source, dest)
+    build(source, dest, jobs=1)
     done = run(str(dest), url, "--endpoint-url", endpoint, **environment)
     assert done.returncode == 1
     assert message in done.stderr, done.stderr
