@@ -359,7 +359,9 @@ def template_globals(wrapper: StaticCore, *, root_path: str = "") -> dict[str, C
     mount = root_path.rstrip("/")
 
     def static_url(name: str, prefix: str | None = None) -> str:
-        return mount + wrapper.url(name, prefix=prefix)
+        url = wrapper.url(name, prefix=prefix)
+        # On a CDN (base_url), the URL is whole already: the CDN's paths are the roots' prefixes.
+        return url if wrapper.config.base_url is not None else mount + url
 
     def static_integrity(name: str, prefix: str | None = None) -> str | None:
         return wrapper.integrity(name, prefix=prefix)

@@ -1,4 +1,4 @@
-"""The ``staticwrap`` command: ``build`` and ``compress`` assets, ``serve`` a directory, ``inspect`` the index."""
+"""The ``staticwrap`` command: ``build``, ``compress``, ``serve`` and ``inspect`` a directory, ``publish`` a build."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from .generations import DEFAULT_KEEP, DEFAULT_KEEP_FOR
 from .middleware import StaticWrap
 from .negotiation import SERVER_ORDER
 from .progress import Progress
+from .publish.store import PublishError
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -38,6 +39,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigurationError as error:
         print(f"staticwrap: error: {error.spelled(_as_typed, python=False)}", file=sys.stderr)
         return 2
+    except PublishError as error:  # the store's answer, not the input's: as an unwritable file
+        print(f"staticwrap: error: {error}", file=sys.stderr)
+        return 1
     except StaticwrapError as error:
         print(f"staticwrap: error: {error}", file=sys.stderr)
         return 2
@@ -73,6 +77,10 @@ FLAGS: dict[str, str | None] = {
     "keep": "--keep",
     "keep_for": "--keep-for",
     "dictionaries": "--dictionaries",
+    "tree": None,
+    "url": None,
+    "endpoint_url": "--endpoint-url",
+    "region": "--region",
 }
 
 
@@ -103,7 +111,9 @@ class _HelpWithDefaults(argparse.HelpFormatter):
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="staticwrap", description="Build, compress, serve and inspect static files.")
+    parser = argparse.ArgumentParser(
+        prog="staticwrap", description="Build, compress, serve, inspect and publish static files."
+    )
     parser.add_argument("--version", action="version", version=f"staticwrap {__version__}")
     commands = parser.add_subparsers(title="commands", required=True, metavar="COMMAND")
 
@@ -190,6 +200,35 @@ def _parser() -> argparse.ArgumentParser:
     _add_index_options(inspect)
     inspect.add_argument("urls", nargs="*", metavar="URL", help="show the full response headers of these URLs")
     inspect.set_defaults(run=_inspect)
+
+    publish = commands.add_parser(
+        "publish",
+        formatter_class=_HelpWithDefaults,
+        help="upload a built directory to S3-compatible storage, incrementally, the manifest last",
+    )
+    publish.add_argument("tree", metavar="DEST", help="the directory `staticwrap build` wrote")
+    publish.add_argument("url", metavar="URL", help="where to publish it: s3://BUCKET/PREFIX/")
+    publish.add_argument("--endpoint-url", help="the store's URL, for a store other than AWS S3 (default: AWS)")
+    publish.add_argument("--region", help="the store's region (default: from the AWS profile or environment)")
+    publish.add_argument(
+        "--dry-run", action="store_true", help="print what would be uploaded and deleted; change nothing"
+    )
+    publish.add_argument(
+        "--no-prune",
+        dest="prune",
+        action="store_false",
+        help="keep the objects of generations the build no longer keeps",
+    )
+    publish.add_argument(
+        "--no-checksum",
+        dest="checksum",
+        action="store_false",
+        help="send no x-amz-checksum-sha256 (for a store that refuses it)",
+    )
+    publish.add_argument("--max-age", type=int, default=60, help="max-age of files without a content hash")
+    publish.add_argument("--jobs", type=int, default=8, help="uploads at a time")
+    publish.add_argument("--quiet", action="store_true", help="no progress bar and no summary")
+    publish.set_defaults(run=_publish_command)
     return parser
 
 
@@ -249,6 +288,30 @@ def _build_command(args: argparse.Namespace) -> int:
     finally:
         bar.close()
     if not args.quiet:
+        print(result.summary())
+    return 0
+
+
+def _publish_command(args: argparse.Namespace) -> int:
+    from .publish import publish
+
+    bar = Progress(label="publish", enabled=not args.quiet and not args.dry_run)
+    try:
+        result = publish(
+            args.tree,
+            args.url,
+            endpoint_url=args.endpoint_url,
+            region=args.region,
+            checksum=args.checksum,
+            prune=args.prune,
+            dry_run=args.dry_run,
+            jobs=args.jobs,
+            max_age=args.max_age,
+            progress=lambda done, total, key: bar.advance(key, total),
+        )
+    finally:
+        bar.close()
+    if not args.quiet or args.dry_run:
         print(result.summary())
     return 0
 

@@ -8,6 +8,7 @@ import re
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
+from urllib.parse import urlsplit
 
 from werkzeug.datastructures import Headers
 
@@ -99,6 +100,7 @@ class Config:
     listing: bool = False
     not_found: str | None = None
     dictionaries: bool = False
+    base_url: str | None = None
 
     @classmethod
     def from_options(
@@ -120,6 +122,7 @@ class Config:
         listing: bool = False,
         not_found: str | None = None,
         dictionaries: bool = False,
+        base_url: str | None = None,
     ) -> Config:
         """Check every option and raise :class:`ConfigurationError` naming the first bad one.
 
@@ -162,6 +165,12 @@ class Config:
             content-hashed files with ``Use-As-Dictionary``, and the ``dcz``
             deltas that ``staticwrap build --dictionaries`` wrote to browsers
             that hold an earlier version (:doc:`/dictionaries`).
+        :param base_url: the URL of a CDN that serves the same paths as the
+            roots' prefixes (in front of the bucket ``staticwrap publish``
+            uploads each root to), such as ``"https://cdn.example.com/"``:
+            :meth:`~staticwrap.StaticWrap.url` and the template helpers give
+            full URLs on it, ``https://cdn.example.com/static/app.<hash>.js``
+            for a root at ``/static/``.
         """
         if max_age is not None and (isinstance(max_age, bool) or not isinstance(max_age, int) or max_age < 0):
             raise ConfigurationError.bad_value(
@@ -211,6 +220,7 @@ class Config:
             listing=listing,
             not_found=_not_found(not_found),
             dictionaries=dictionaries,
+            base_url=_base_url(base_url),
         )
 
     @classmethod
@@ -317,6 +327,30 @@ def _not_found(not_found: str | None) -> str | None:
             "give the path of a file relative to a root, such as '404.html'" + python_only(", or None"),
         )
     return relative
+
+
+def _base_url(base_url: str | None) -> str | None:
+    """``base_url`` checked, ending in ``/``: an http(s) URL with a host, and no query or fragment."""
+    if base_url is None:
+        return None
+    parts = urlsplit(base_url) if isinstance(base_url, str) else None
+    if (
+        parts is None
+        or parts.scheme not in {"http", "https"}
+        or not parts.netloc
+        or parts.query
+        or parts.fragment
+        or not base_url.isascii()
+        or not base_url.isprintable()
+        or " " in base_url
+    ):
+        raise ConfigurationError.bad_value(
+            "base_url",
+            base_url,
+            "give the URL of the CDN that serves the static paths, such as 'https://cdn.example.com/'"
+            + python_only(", or None"),
+        )
+    return base_url if base_url.endswith("/") else base_url + "/"
 
 
 def _media_type_overrides(mimetypes: Mapping[str, str] | None) -> Mapping[str, str]:

@@ -109,13 +109,18 @@ class StaticCore:
         otherwise the plain name of a file the index holds. Roots are searched
         in the order they were added, as requests are. The path is
         percent-encoded and has no ``SCRIPT_NAME`` (ASGI ``root_path``):
-        prepend the application's mount point if it has one.
+        prepend the application's mount point if it has one. With the
+        ``base_url`` option (the files published to a CDN), the full URL on
+        the CDN: ``base_url`` followed by that path without its leading ``/``.
 
         :param prefix: look only in the roots served at this URL prefix.
         :raises LookupError: when no root has such a file; the message names it.
         """
         root, served, _ = self._locate(name, prefix)
-        return root.prefix + quote(served, safe=SAFE_IN_PATH)
+        path = quote(served, safe=SAFE_IN_PATH)
+        base_url = self.config.base_url
+        # The CDN serves the site's paths: its URL stands for the site's "/".
+        return root.prefix + path if base_url is None else base_url + root.prefix[1:] + path
 
     def integrity(self, name: str, *, prefix: str | None = None) -> str | None:
         """The Subresource Integrity value (``sha384-...``) of ``name`` from the manifest.

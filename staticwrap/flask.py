@@ -294,7 +294,9 @@ class _Helpers:
         if folder is None:
             return url_for(self._flask_endpoint(scope, name), filename=name)
         _require_root(wrapper, folder, name)
-        return self._script_root() + wrapper.url(name, prefix=folder.prefix)
+        url = wrapper.url(name, prefix=folder.prefix)
+        # On a CDN (base_url), the URL is whole already: the CDN's paths are the roots' prefixes.
+        return url if wrapper.config.base_url is not None else self._script_root() + url
 
     def integrity(self, filename: str, blueprint: str | None = None) -> str | None:
         wrapper, folders = self.current()

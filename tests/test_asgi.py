@@ -285,6 +285,15 @@ def test_hashed_url_and_integrity_are_the_wsgi_ones(site: Site) -> None:
     assert template_globals(site.asgi, root_path="/mount/")["static_url"]("app.js") == "/mount/built/" + built.name
 
 
+def test_template_url_on_a_cdn_is_whole_whatever_the_mount(site: Site) -> None:
+    built = next(site.built.glob("app.*.js"))
+    on_cdn = StaticWrapASGI(None, site.built, prefix="/built/", base_url="https://cdn.example.com/")
+
+    url = template_globals(on_cdn, root_path="/mount/")["static_url"]("app.js")
+
+    assert url == "https://cdn.example.com/built/" + built.name
+
+
 # -- scopes that are not HTTP --------------------------------------------------------------
 
 

@@ -40,7 +40,7 @@ def check_settings(app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
             Error(
                 str(error),
                 hint="Fix settings.STATICWRAP; its keys are the StaticWrap options and "
-                "use_finders, root, manifest_strict and build.",
+                "use_finders, root, manifest_strict, build and publish.",
                 id="staticwrap.E001",
             )
         ]

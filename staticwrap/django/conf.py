@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
@@ -23,9 +23,11 @@ from staticwrap.errors import ConfigurationError
 from staticwrap.generations import DEFAULT_KEEP, DEFAULT_KEEP_FOR, Retention
 
 #: Keys of ``STATICWRAP`` that only the Django integration reads.
-DJANGO_KEYS = frozenset({"use_finders", "root", "manifest_strict", "build"})
+DJANGO_KEYS = frozenset({"use_finders", "root", "manifest_strict", "build", "publish"})
 #: Keys of ``STATICWRAP["build"]``: the keyword arguments of :func:`staticwrap.build.build` that a project may set.
 BUILD_KEYS = frozenset({"strict", "hashed_only", "codings", "min_saving", "jobs", "keep", "keep_for", "dictionaries"})
+#: Keys of ``STATICWRAP["publish"]``: the keyword arguments of :func:`staticwrap.publish.publish` a project may set.
+PUBLISH_KEYS = frozenset({"url", "endpoint_url", "region", "checksum", "prune", "jobs"})
 #: Settings a :class:`DjangoConfig` depends on: changing one (``override_settings``) drops the cached one.
 SETTINGS_READ = frozenset({"STATICWRAP", "DEBUG", "STATIC_ROOT", "STATIC_URL", "FORCE_SCRIPT_NAME"})
 
@@ -47,6 +49,8 @@ class DjangoConfig:
     manifest_strict: bool
     #: Keyword arguments for :func:`staticwrap.build.build` (a subset of :data:`BUILD_KEYS`).
     build: Mapping[str, Any]
+    #: Keyword arguments for :func:`staticwrap.publish.publish` (a subset of :data:`PUBLISH_KEYS`).
+    publish: Mapping[str, Any] = field(default_factory=dict)
 
     @classmethod
     def from_settings(cls, settings: object, **overrides: Any) -> DjangoConfig:
@@ -84,6 +88,7 @@ class DjangoConfig:
             use_finders=use_finders,
             manifest_strict=manifest_strict,
             build=_build_options(merged.get("build")),
+            publish=_publish_options(merged.get("publish")),
         )
 
 
@@ -143,6 +148,27 @@ def _build_options(value: object) -> Mapping[str, Any]:
         Retention.of(value.get("keep", DEFAULT_KEEP), value.get("keep_for", DEFAULT_KEEP_FOR))
     except ConfigurationError as error:
         raise as_setting(error, "settings.STATICWRAP['build']") from None
+    return dict(value)
+
+
+def _publish_options(value: object) -> Mapping[str, Any]:
+    if value is None:
+        return {}
+    setting = "settings.STATICWRAP['publish']"
+    if not isinstance(value, Mapping):
+        raise ConfigurationError(f"{setting} = {value!r}: give a dict such as {{'url': 's3://my-bucket/static/'}}")
+    for name in value:
+        if name not in PUBLISH_KEYS:
+            raise ConfigurationError(f"{setting} has an unknown key {name!r}: {suggest(name, PUBLISH_KEYS, 'keys')}")
+    for name in ("checksum", "prune"):
+        if name in value and not isinstance(value[name], bool):
+            raise ConfigurationError(f"{setting}[{name!r}] = {value[name]!r}: give True or False")
+    for name in ("url", "endpoint_url", "region"):
+        if value.get(name) is not None and not isinstance(value[name], str):
+            raise ConfigurationError(f"{setting}[{name!r}] = {value[name]!r}: give a string")
+    jobs = value.get("jobs", 1)
+    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
+        raise ConfigurationError(f"{setting}['jobs'] = {jobs!r}: give a number of uploads at a time >= 1")
     return dict(value)
 
 

@@ -110,14 +110,23 @@ class StaticWrapStorage(StaticFilesStorage):
         raise MissingManifestEntryError(f"static file {name!r}: {problem}")
 
     def url(self, name: str | None, force: bool = False) -> str:
-        """The URL of ``name``: content-hashed, or plain when ``DEBUG`` (unless ``force``)."""
+        """The URL of ``name``: content-hashed, or plain when ``DEBUG`` (unless ``force``).
+
+        With ``STATICWRAP["base_url"]`` (the files published to a CDN), the
+        content-hashed URL is on the CDN: ``base_url`` and ``STATIC_URL``'s path.
+        """
         if name is None:
             return super().url(name)
         match = _SUFFIX.search(name)
         path, suffix = (name[: match.start()], name[match.start() :]) if match else (name, "")
         if path.endswith("/") or (settings.DEBUG and not force):
             return super().url(path) + suffix
-        return super().url(self.stored_name(path)) + suffix
+        url = super().url(self.stored_name(path))
+        base_url = get_config().config.base_url
+        if base_url is not None:
+            # STATICWRAP["base_url"]: a CDN serving the paths of STATIC_URL.
+            url = base_url + urlsplit(url).path.lstrip("/")
+        return url + suffix
 
     def integrity(self, name: str) -> str | None:
         """The Subresource Integrity value of ``name``'s hashed file (``sha384-...``).

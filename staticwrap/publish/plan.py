@@ -1,0 +1,239 @@
+"""What a publish does, decided without I/O: the uploads, the skips, the deletions, and the manifest last.
+
+Input: the objects of the built tree (:class:`LocalObject`, with the headers
+the middleware would send and the SHA-256 of the bytes), the tree's
+``staticwrap.json``, and the bytes of the ``staticwrap.json`` the last publish
+left in the store (``None`` when there is none). Output: a :class:`Plan`.
+
+The store's ``staticwrap.json`` is the tree's, with one more key, ``published``:
+for each object key (relative to the prefix), the SHA-256 of its bytes and a
+fingerprint of the headers it was stored with::
+
+    "published": {"css/app.3f2a1b9c0d4e.css": ["<base64 SHA-256>", "<16 hex digits>"], ...}
+
+It is written last, once every object it lists is in the store; so it
+describes what the store holds, and the next publish reads it (one request)
+instead of asking the store about each object. An object is uploaded when it
+is missing from that record or its bytes or headers differ; an unchanged tree
+uploads nothing, not even the manifest. A key the record lists and the new
+tree does not (the build dropped its generation, or its source is gone) is
+deleted, after the new manifest is up: a page of the previous deploy may be
+rendered until then. Keys no publish recorded are never touched.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from staticwrap._types import HeaderList
+from staticwrap.manifest import STATICWRAP_MANIFEST
+
+#: The key of the record in the store's ``staticwrap.json``.
+RECORD_KEY = "published"
+
+# Response fields S3 stores as the object's own and sends back as they were
+# given (PutObject's parameters of the same names). Content-Length, ETag and
+# Last-Modified the store makes itself, and Accept-Ranges it always sends.
+_STORED_FIELDS = {
+    "content-type": "ContentType",
+    "cache-control": "CacheControl",
+    "content-encoding": "ContentEncoding",
+    "content-disposition": "ContentDisposition",
+    "content-language": "ContentLanguage",
+}
+_STORE_MAKES = frozenset({"content-length", "etag", "last-modified", "accept-ranges"})
+
+#: The fields of the manifest object: read by the next publish (and by
+#: nothing that caches it), and always current.
+MANIFEST_FIELDS: HeaderList = [("Content-Type", "application/json"), ("Cache-Control", "no-cache")]
+
+
+@dataclass(frozen=True, slots=True)
+class LocalObject:
+    """A file of the built tree to publish, as the middleware would serve it."""
+
+    #: The path relative to the tree (and to the store's prefix), ``/``-separated.
+    key: str
+    #: The file on disk.
+    path: str
+    size: int
+    #: The SHA-256 of the bytes, base64 (the form of S3's ``ChecksumSHA256``).
+    sha256: str
+    #: The fields of the middleware's 200 for this file (and coding).
+    headers: HeaderList
+    #: A content-hashed name, or a coding of one: its bytes never change under its key.
+    immutable: bool
+
+
+@dataclass(frozen=True, slots=True)
+class StoredFields:
+    """The fields of one object as the store keeps them: PutObject parameters, and user metadata."""
+
+    #: PutObject's parameters (``ContentType``, ``CacheControl``...).
+    parameters: Mapping[str, str]
+    #: ``x-amz-meta-<name>`` values, for the fields a store cannot send as themselves.
+    metadata: Mapping[str, str]
+
+    @property
+    def fingerprint(self) -> str:
+        """16 hex digits that change when any field does."""
+        text = json.dumps([sorted(self.parameters.items()), sorted(self.metadata.items())])
+        return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+@dataclass(frozen=True, slots=True)
+class Upload:
+    """One PutObject: a key, its bytes (a file, or the manifest's text), and its fields."""
+
+    key: str
+    size: int
+    sha256: str
+    fields: StoredFields
+    #: ``If-None-Match: *``: a new content-hashed key, written only if the store has none.
+    conditional: bool
+    path: str | None = None
+    body: bytes | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """What to do, in order: :attr:`uploads`, then :attr:`manifest`, then :attr:`deletions`.
+
+    The uploads come in two phases (:attr:`phases`): the immutable keys, all
+    new, then the keys whose bytes are replaced in place (logical names,
+    HTML). Stopped in the first phase, a publish has changed nothing any
+    page can reach; in the second, each replaced page or file names hashed
+    objects that are all there already.
+    """
+
+    uploads: tuple[Upload, ...]
+    #: The new ``staticwrap.json``; ``None`` when the store's is the same already.
+    manifest: Upload | None
+    #: Keys the store holds already with these bytes and fields.
+    skipped: tuple[str, ...]
+    #: Keys the last publish recorded that no kept generation lists any more.
+    deletions: tuple[str, ...]
+    #: Whether the store's ``staticwrap.json`` had a record of what it holds.
+    recorded: bool = field(default=True)
+
+    @property
+    def phases(self) -> tuple[tuple[Upload, ...], tuple[Upload, ...]]:
+        """The uploads of new immutable keys, then the others: each phase may run in any order."""
+        first = tuple(upload for upload in self.uploads if upload.conditional)
+        return first, tuple(upload for upload in self.uploads if not upload.conditional)
+
+    @property
+    def upload_bytes(self) -> int:
+        """The bytes :attr:`uploads` and :attr:`manifest` send."""
+        return sum(upload.size for upload in self.uploads) + (self.manifest.size if self.manifest else 0)
+
+    def describe(self, location: str) -> str:
+        """The plan as lines of text, for ``--dry-run``: one per action, then a count."""
+        lines = [f"upload {location}{upload.key} ({upload.size:,} bytes)" for upload in self.uploads]
+        if self.manifest is not None:
+            lines.append(f"upload {location}{self.manifest.key} (last)")
+        lines += [f"delete {location}{key}" for key in self.deletions]
+        lines.append(
+            f"would upload {len(self.uploads) + (self.manifest is not None)} objects ({self.upload_bytes:,} bytes), "
+            f"skip {len(self.skipped)} unchanged, delete {len(self.deletions)}"
+        )
+        return "\n".join(lines)
+
+
+def stored_fields(headers: HeaderList) -> StoredFields:
+    """The middleware's header fields split into what S3 stores as fields and as ``x-amz-meta-`` metadata.
+
+    A store sends its metadata back as ``x-amz-meta-<name>``, which no browser
+    reads: ``X-Content-Type-Options: nosniff``, ``Vary`` and the CORS fields
+    are kept there so that a CDN can copy them (the CDN recipes do), not
+    because they take effect from there.
+    """
+    parameters: dict[str, str] = {}
+    metadata: dict[str, str] = {}
+    for name, value in headers:
+        lower = name.lower()
+        if lower in _STORED_FIELDS:
+            parameters[_STORED_FIELDS[lower]] = value
+        elif lower not in _STORE_MAKES:
+            metadata[lower] = value
+    return StoredFields(parameters, metadata)
+
+
+def published_record(manifest: bytes | None) -> dict[str, tuple[str, str]] | None:
+    """The record of the store's ``staticwrap.json``: key → (SHA-256, fingerprint); ``None`` if it has none.
+
+    A manifest that cannot be read, or that no publish wrote, is not trusted
+    for anything: every object is then uploaded (new hashed keys still only
+    if absent), and nothing is deleted.
+    """
+    if manifest is None:
+        return None
+    try:
+        data = json.loads(manifest)
+        record = data[RECORD_KEY]
+        return {str(key): (str(entry[0]), str(entry[1])) for key, entry in record.items() if isinstance(entry, list)}
+    except (ValueError, TypeError, KeyError, IndexError, AttributeError):
+        return None
+
+
+def published_manifest(manifest: bytes, objects: Sequence[LocalObject]) -> bytes:
+    """The ``staticwrap.json`` to store: the tree's, with the record of ``objects`` added.
+
+    One line per object, sorted: the same tree gives the same bytes, so an
+    unchanged rerun finds the store's manifest identical and uploads nothing.
+    """
+    data: dict[str, Any] = json.loads(manifest)
+    data.pop(RECORD_KEY, None)
+    encoder = json.JSONEncoder(ensure_ascii=False)
+    header = ",\n".join(f" {encoder.encode(key)}: {encoder.encode(value)}" for key, value in data.items())
+    entries = ",\n".join(
+        f"  {encoder.encode(item.key)}: {encoder.encode([item.sha256, stored_fields(item.headers).fingerprint])}"
+        for item in sorted(objects, key=lambda item: item.key)
+    )
+    return ("{\n" + header + f',\n "{RECORD_KEY}": {{\n' + entries + "\n }\n}\n").encode("utf-8")
+
+
+def plan_publish(objects: Sequence[LocalObject], manifest: bytes, remote: bytes | None, *, prune: bool = True) -> Plan:
+    """The plan that makes the store hold ``objects`` and the tree's ``manifest``.
+
+    ``remote`` is the store's ``staticwrap.json`` as read (``None``: there is
+    none). ``prune=False`` deletes nothing.
+    """
+    record = published_record(remote)
+    known = record or {}
+    uploads: list[Upload] = []
+    skipped: list[str] = []
+    for item in sorted(objects, key=lambda item: (not item.immutable, item.key)):
+        fields = stored_fields(item.headers)
+        if known.get(item.key) == (item.sha256, fields.fingerprint):
+            skipped.append(item.key)
+            continue
+        # A content-hashed key the store may hold already (written by an
+        # interrupted publish, or by another one running now): written only if
+        # absent, as its bytes can only be these.
+        conditional = item.immutable and item.key not in known
+        uploads.append(Upload(item.key, item.size, item.sha256, fields, conditional, path=item.path))
+    text = published_manifest(manifest, objects)
+    manifest_upload = None
+    if text != remote:
+        manifest_upload = Upload(
+            STATICWRAP_MANIFEST,
+            len(text),
+            checksum(hashlib.sha256(text).digest()),
+            stored_fields(MANIFEST_FIELDS),
+            conditional=False,
+            body=text,
+        )
+    listed = {item.key for item in objects} | {STATICWRAP_MANIFEST}
+    deletions = sorted(set(known) - listed) if prune else []
+    return Plan(tuple(uploads), manifest_upload, tuple(skipped), tuple(deletions), recorded=record is not None)
+
+
+def checksum(sha256: bytes) -> str:
+    """A SHA-256 digest as S3's ``ChecksumSHA256`` writes it: base64."""
+    return base64.b64encode(sha256).decode("ascii")
