@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import inspect
+import os
 import re
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
@@ -98,6 +99,7 @@ class Config:
     memory_max_file: int
     listing: bool = False
     not_found: str | None = None
+    hash_cache: str | None = None
 
     @classmethod
     def from_options(
@@ -118,6 +120,7 @@ class Config:
         memory_max_file: int = DEFAULT_MEMORY_MAX_FILE,
         listing: bool = False,
         not_found: str | None = None,
+        hash_cache: str | os.PathLike[str] | None = None,
     ) -> Config:
         """Check every option and raise :class:`ConfigurationError` naming the first bad one.
 
@@ -156,6 +159,10 @@ class Config:
         :param not_found: a file (relative to a root, such as ``"404.html"``)
             sent with status 404 for a path no file answers; only without an
             application.
+        :param hash_cache: a file in which to keep the content hashes of the
+            files scanned, so that the next start (a restart, a worker
+            process) reads only the files changed since; ``None`` for none.
+            See :mod:`staticwrap.hashcache`.
         """
         if max_age is not None and (isinstance(max_age, bool) or not isinstance(max_age, int) or max_age < 0):
             raise ConfigurationError.bad_value(
@@ -199,6 +206,7 @@ class Config:
             memory_max_file=memory_max_file,
             listing=listing,
             not_found=_not_found(not_found),
+            hash_cache=_hash_cache(hash_cache),
         )
 
     @classmethod
@@ -305,6 +313,20 @@ def _not_found(not_found: str | None) -> str | None:
             "give the path of a file relative to a root, such as '404.html'" + python_only(", or None"),
         )
     return relative
+
+
+def _hash_cache(hash_cache: str | os.PathLike[str] | None) -> str | None:
+    if hash_cache is None:
+        return None
+    path = os.fspath(hash_cache) if isinstance(hash_cache, (str, os.PathLike)) else None
+    if not isinstance(path, str) or not path or "\x00" in path or os.path.isdir(path):
+        raise ConfigurationError.bad_value(
+            "hash_cache",
+            hash_cache,
+            "give the path of a file to keep the hashes in, such as '/var/cache/mysite/staticwrap-hashes.json'"
+            + python_only(", or None"),
+        )
+    return os.path.abspath(path)
 
 
 def _media_type_overrides(mimetypes: Mapping[str, str] | None) -> Mapping[str, str]:

@@ -1,0 +1,228 @@
+"""The ``hash_cache`` option: content hashes kept on disk between starts, keyed by each file's identity.
+
+Indexing a source tree reads every file whole (its ETag is a hash of its
+bytes) and decodes every precompressed sibling (it is served only if it
+decodes to its original's bytes). A restart, or a worker process started
+later, would do all of that again for files that have not changed. With
+``hash_cache`` set, the scan first looks each file up here by its identity
+and reads only the files it does not find.
+
+The identity is ``(st_dev, st_ino, st_size, st_mtime_ns, st_ctime_ns)``.
+The mtime alone is not enough: any program may set it with utime(2)
+(``touch -d``, ``rsync -t``, ``tar`` and ``git`` restore old ones), so a file
+rewritten with its old size and mtime put back would keep its entry. The
+ctime is set by the kernel to the current time on every change of a file's
+bytes or metadata (utime(2) included) and no system call sets it to a chosen
+value: an inode whose ctime is unchanged has not been changed.
+
+Two limits of timestamps are closed by the scan:
+
+* A timestamp is coarse (a clock tick; a second or two on some file
+  systems): a file changed twice within one tick, keeping its size, keeps
+  its ctime. So a file is cached only if its ctime is at least
+  :data:`RACY_MARGIN_NS` older than the moment its scan began: any later
+  change gives it a ctime at least that recent, hence a new identity. (Git
+  calls such entries "racily clean" and solves it the same way.) A file
+  changed just before a start is hashed again at the next one.
+* The entry is recorded under the identity the walk saw; if the file
+  changed between the walk and its reading, the bytes hashed belong to a
+  newer ctime, and the entry recorded is one no stat can match again.
+
+Both assume a clock that does not step back by more than the margin.
+
+The cache is a hint, never trusted over the file system: a file that is not
+in it, or whose identity differs, is read. The cache file itself is used
+only if it is a regular file owned by the process's user and writable by no
+one else (anyone who could write it could choose the ETags served), and
+only if it parses completely as this module writes it; otherwise it is
+ignored with a warning, and rewritten. It is written through a temporary
+file renamed into place, so processes that start at once (the workers of a
+server) each read a whole file, and the last writer's whole file wins. A
+read-only location means the cache is read (if present) and not updated.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import struct
+import time
+from collections.abc import Mapping
+from typing import NamedTuple
+
+from .atomic import write_atomic
+from .errors import warn
+
+#: The format written; a file of another version is ignored (and rewritten).
+VERSION = 1
+#: A file whose ctime is not at least this much older than the scan's start
+#: is not cached (see the module's documentation). Two seconds: the coarsest
+#: timestamps in use (FAT's mtime) and any clock tick are finer.
+RACY_MARGIN_NS = 2_000_000_000
+#: The roots whose hashes the file keeps; the least recently scanned are dropped beyond it.
+MAX_ROOTS = 64
+#: A cache file larger than this is not read.
+MAX_BYTES = 256 * 1024 * 1024
+
+Identity = tuple[int, int, int, int, int]
+
+
+class Known(NamedTuple):
+    """What the cache says of one file: the SHA-256 of its bytes, and of what it decodes to by coding."""
+
+    sha256: bytes
+    decodes_to: Mapping[str, bytes]
+
+
+def identity(st: os.stat_result) -> Identity:
+    """The key of a file in the cache (see the module's documentation)."""
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
+class RootHashes:
+    """The hashes of one root during its scan: those read from the cache, and those to write back."""
+
+    def __init__(self, cache: HashCache, root: str, known: dict[Identity, Known]) -> None:
+        self._cache = cache
+        self._root = root
+        self._known = known
+        self._kept: dict[Identity, Known] = {}
+        self._started = time.time_ns()
+
+    def sha256(self, st: os.stat_result) -> bytes | None:
+        """The cached SHA-256 of the file ``st`` describes, if it has not changed since it was cached."""
+        known = self._known.get(identity(st))
+        if known is None:
+            return None
+        self._keep(identity(st), known.sha256, {})
+        return known.sha256
+
+    def decodes_to(self, st: os.stat_result, coding: str, original: bytes) -> bytes | None:
+        """The cached SHA-256 of a sibling that was checked to decode (as ``coding``) to ``original``."""
+        key = identity(st)
+        known = self._known.get(key)
+        if known is None or known.decodes_to.get(coding) != original:
+            return None
+        self._keep(key, known.sha256, {coding: original})
+        return known.sha256
+
+    def remember(self, st: os.stat_result, sha256: bytes, decodes_to: Mapping[str, bytes] | None = None) -> None:
+        """Cache what was read of a file, if its ctime is old enough (see :data:`RACY_MARGIN_NS`)."""
+        if st.st_ctime_ns < self._started - RACY_MARGIN_NS:
+            self._keep(identity(st), sha256, decodes_to or {})
+
+    def _keep(self, key: Identity, sha256: bytes, decodes_to: Mapping[str, bytes]) -> None:
+        kept = self._kept.get(key)
+        if kept is not None and kept.sha256 == sha256:
+            decodes_to = {**kept.decodes_to, **decodes_to}
+        self._kept[key] = Known(sha256, decodes_to)
+
+    def save(self) -> None:
+        """Write the root's entries back, unless they are what the file held already."""
+        if self._kept != self._known:
+            self._cache.save(self._root, self._kept)
+
+
+class HashCache:
+    """The cache file named by the ``hash_cache`` option (its format: :func:`_serialize`)."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def for_root(self, root: str) -> RootHashes:
+        """The cached hashes of the files under ``root`` (its real path), to use and update during its scan."""
+        roots = self._load()
+        return RootHashes(self, root, roots.get(root, {}))
+
+    def save(self, root: str, entries: dict[Identity, Known]) -> None:
+        """Replace the entries of ``root`` in the file, keeping those of the other roots."""
+        roots = self._load(quiet=True)
+        roots.pop(root, None)
+        roots[root] = entries  # last: the most recently scanned root
+        while len(roots) > MAX_ROOTS:
+            del roots[next(iter(roots))]
+        try:
+            os.makedirs(os.path.dirname(self.path) or ".", mode=0o700, exist_ok=True)
+            write_atomic(self.path, _serialize(roots), mode=0o600)
+        except OSError as error:
+            warn(
+                f"the hash cache {self.path} cannot be written ({error.strerror}); the next start hashes every "
+                "file again: make its directory writable by this user, or set hash_cache=None"
+            )
+
+    def _load(self, *, quiet: bool = False) -> dict[str, dict[Identity, Known]]:
+        try:
+            fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)
+        except (FileNotFoundError, NotADirectoryError):
+            return {}  # none yet (save() says if it cannot make one)
+        except OSError as error:
+            return self._ignored(f"it cannot be read ({error.strerror})", quiet)
+        with os.fdopen(fd, "rb") as file:
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode):
+                return self._ignored("it is not a regular file", quiet)
+            if st.st_uid != os.geteuid() or st.st_mode & 0o022:
+                # Whoever can write it chooses the ETags (and the siblings) served.
+                return self._ignored(
+                    "it is owned by another user or writable by others (chmod go-w, or remove it)", quiet
+                )
+            if st.st_size > MAX_BYTES:
+                return self._ignored("it is too large", quiet)
+            data = file.read(MAX_BYTES + 1)
+        try:
+            return _parse(data)
+        except (ValueError, IndexError, struct.error, UnicodeError):
+            return self._ignored("it is not a hash cache this version of staticwrap wrote", quiet)
+
+    def _ignored(self, why: str, quiet: bool) -> dict[str, dict[Identity, Known]]:
+        if not quiet:
+            warn(f"the hash cache {self.path} is ignored: {why}; every file is hashed, and the cache rewritten")
+        return {}
+
+
+# The file: MAGIC, then for each root its path's length and UTF-8 bytes
+# (_COUNT) and its number of records (_COUNT), then the records. A record
+# (_RECORD) is a file's identity, the SHA-256 of its bytes, the coding it was
+# checked to decode as (an index into _CODINGS; 0 for none) and the SHA-256
+# of what it decodes to (zeros for none). Fixed-size records parse with one
+# C-level loop (struct.iter_unpack), which matters: the file is read at every start.
+MAGIC = b"staticwrap-hash-cache\x00\x01"
+_COUNT = struct.Struct("<I")
+_RECORD = struct.Struct("<QQqqq32sB32s")
+_CODINGS = ("", "br", "zstd", "gzip")
+_NONE = bytes(32)
+
+
+def _serialize(roots: Mapping[str, Mapping[Identity, Known]]) -> bytes:
+    parts = [MAGIC]
+    for root, files in roots.items():
+        name = root.encode("utf-8", "surrogateescape")
+        parts += [_COUNT.pack(len(name)), name, _COUNT.pack(len(files))]
+        for key, known in files.items():
+            coding, decoded = next(iter(known.decodes_to.items()), ("", _NONE))
+            parts.append(_RECORD.pack(*key, known.sha256, _CODINGS.index(coding), decoded))
+    return b"".join(parts)
+
+
+def _parse(data: bytes) -> dict[str, dict[Identity, Known]]:
+    """The roots of a cache file; raises ValueError or struct.error for anything :func:`_serialize` did not write."""
+    if not data.startswith(MAGIC):
+        raise ValueError("not a hash cache of this version")
+    roots: dict[str, dict[Identity, Known]] = {}
+    offset = len(MAGIC)
+    while offset < len(data):
+        (length,) = _COUNT.unpack_from(data, offset)
+        offset += _COUNT.size
+        root = data[offset : offset + length].decode("utf-8", "surrogateescape")
+        offset += length
+        (count,) = _COUNT.unpack_from(data, offset)
+        offset += _COUNT.size
+        end = offset + count * _RECORD.size
+        if end > len(data):
+            raise ValueError("cut short")
+        files: dict[Identity, Known] = {}
+        for dev, ino, size, mtime, ctime, sha256, coding, decoded in _RECORD.iter_unpack(data[offset:end]):
+            files[dev, ino, size, mtime, ctime] = Known(sha256, {_CODINGS[coding]: decoded} if coding else {})
+        roots[root] = files
+        offset = end
+    return roots
