@@ -43,12 +43,13 @@ read-only location means the cache is read (if present) and not updated.
 
 from __future__ import annotations
 
+import array
+import bisect
 import os
 import stat
 import struct
 import time
 from collections.abc import Mapping
-from typing import NamedTuple
 
 from .atomic import write_atomic
 from .errors import warn
@@ -64,63 +65,71 @@ MAX_ROOTS = 64
 #: A cache file larger than this is not read.
 MAX_BYTES = 256 * 1024 * 1024
 
-Identity = tuple[int, int, int, int, int]
 
-
-class Known(NamedTuple):
-    """What the cache says of one file: the SHA-256 of its bytes, and of what it decodes to by coding."""
-
-    sha256: bytes
-    decodes_to: Mapping[str, bytes]
-
-
-def identity(st: os.stat_result) -> Identity:
+def identity(st: os.stat_result) -> tuple[int, int, int, int, int]:
     """The key of a file in the cache (see the module's documentation)."""
     return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
 
 class RootHashes:
-    """The hashes of one root during its scan: those read from the cache, and those to write back."""
+    """The hashes of one root during its scan: those read from the cache, and those to write back.
 
-    def __init__(self, cache: HashCache, root: str, known: dict[Identity, Known]) -> None:
+    The records read stay as the file holds them, in one ``bytes``, found by
+    inode number (two files of a root on two devices may share one: only one
+    is kept). So the memory they take is freed whole after the scan, not
+    left as small objects scattered among the index's.
+    """
+
+    def __init__(self, cache: HashCache, root: str, records: memoryview) -> None:
         self._cache = cache
         self._root = root
-        self._known = known
-        self._kept: dict[Identity, Known] = {}
+        self._records = records
+        # The records are sorted by inode (see save): found by bisection. (In a
+        # file not sorted so, lookups miss: a file is then read, never misread.)
+        self._inodes = array.array("Q", (ino for (ino,) in _INODE.iter_unpack(records)))
+        self._used = bytearray(len(self._inodes))  # 1 for each record this scan found
+        # Records this scan made, by inode.
+        self._new: dict[int, bytes] = {}
         self._started = time.time_ns()
+
+    def _find(self, st: os.stat_result) -> tuple[bytes, str, bytes] | None:
+        index = bisect.bisect_left(self._inodes, st.st_ino)
+        if index == len(self._inodes) or self._inodes[index] != st.st_ino:
+            return None
+        dev, ino, size, mtime, ctime, sha256, coding, decodes_to = _RECORD.unpack_from(
+            self._records, index * _RECORD.size
+        )
+        if (dev, ino, size, mtime, ctime) != identity(st):
+            return None
+        self._used[index] = 1
+        return sha256, _CODINGS[coding], decodes_to
 
     def sha256(self, st: os.stat_result) -> bytes | None:
         """The cached SHA-256 of the file ``st`` describes, if it has not changed since it was cached."""
-        known = self._known.get(identity(st))
-        if known is None:
-            return None
-        self._keep(identity(st), known.sha256, {})
-        return known.sha256
+        found = self._find(st)
+        return None if found is None else found[0]
 
     def decodes_to(self, st: os.stat_result, coding: str, original: bytes) -> bytes | None:
         """The cached SHA-256 of a sibling that was checked to decode (as ``coding``) to ``original``."""
-        key = identity(st)
-        known = self._known.get(key)
-        if known is None or known.decodes_to.get(coding) != original:
-            return None
-        self._keep(key, known.sha256, {coding: original})
-        return known.sha256
+        found = self._find(st)
+        return None if found is None or found[1:] != (coding, original) else found[0]
 
-    def remember(self, st: os.stat_result, sha256: bytes, decodes_to: Mapping[str, bytes] | None = None) -> None:
+    def remember(self, st: os.stat_result, sha256: bytes, coding: str = "", decodes_to: bytes = bytes(32)) -> None:
         """Cache what was read of a file, if its ctime is old enough (see :data:`RACY_MARGIN_NS`)."""
         if st.st_ctime_ns < self._started - RACY_MARGIN_NS:
-            self._keep(identity(st), sha256, decodes_to or {})
-
-    def _keep(self, key: Identity, sha256: bytes, decodes_to: Mapping[str, bytes]) -> None:
-        kept = self._kept.get(key)
-        if kept is not None and kept.sha256 == sha256:
-            decodes_to = {**kept.decodes_to, **decodes_to}
-        self._kept[key] = Known(sha256, decodes_to)
+            self._new[st.st_ino] = _RECORD.pack(*identity(st), sha256, _CODINGS.index(coding), decodes_to)
 
     def save(self) -> None:
-        """Write the root's entries back, unless they are what the file held already."""
-        if self._kept != self._known:
-            self._cache.save(self._root, self._kept)
+        """Write the root's records back: those this scan found or made, unless the file holds just those."""
+        size = _RECORD.size
+        kept = {
+            ino: bytes(self._records[index * size : (index + 1) * size])
+            for index, ino in enumerate(self._inodes)
+            if self._used[index] and ino not in self._new
+        }
+        if self._new or len(kept) * size != len(self._records):
+            records = {**kept, **self._new}
+            self._cache.save(self._root, b"".join(records[ino] for ino in sorted(records)))
 
 
 class HashCache:
@@ -131,14 +140,13 @@ class HashCache:
 
     def for_root(self, root: str) -> RootHashes:
         """The cached hashes of the files under ``root`` (its real path), to use and update during its scan."""
-        roots = self._load()
-        return RootHashes(self, root, roots.get(root, {}))
+        return RootHashes(self, root, self._load().get(root, memoryview(b"")))
 
-    def save(self, root: str, entries: dict[Identity, Known]) -> None:
-        """Replace the entries of ``root`` in the file, keeping those of the other roots."""
-        roots = self._load(quiet=True)
+    def save(self, root: str, records: bytes | memoryview) -> None:
+        """Replace the records of ``root`` in the file, keeping those of the other roots."""
+        roots: dict[str, bytes | memoryview] = {**self._load(quiet=True)}
         roots.pop(root, None)
-        roots[root] = entries  # last: the most recently scanned root
+        roots[root] = records  # last: the most recently scanned root
         while len(roots) > MAX_ROOTS:
             del roots[next(iter(roots))]
         try:
@@ -150,7 +158,7 @@ class HashCache:
                 "file again: make its directory writable by this user, or set hash_cache=None"
             )
 
-    def _load(self, *, quiet: bool = False) -> dict[str, dict[Identity, Known]]:
+    def _load(self, *, quiet: bool = False) -> dict[str, memoryview]:
         try:
             fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)
         except (FileNotFoundError, NotADirectoryError):
@@ -171,10 +179,10 @@ class HashCache:
             data = file.read(MAX_BYTES + 1)
         try:
             return _parse(data)
-        except (ValueError, IndexError, struct.error, UnicodeError):
+        except (ValueError, struct.error, UnicodeError):
             return self._ignored("it is not a hash cache this version of staticwrap wrote", quiet)
 
-    def _ignored(self, why: str, quiet: bool) -> dict[str, dict[Identity, Known]]:
+    def _ignored(self, why: str, quiet: bool) -> dict[str, memoryview]:
         if not quiet:
             warn(f"the hash cache {self.path} is ignored: {why}; every file is hashed, and the cache rewritten")
         return {}
@@ -184,31 +192,30 @@ class HashCache:
 # (_COUNT) and its number of records (_COUNT), then the records. A record
 # (_RECORD) is a file's identity, the SHA-256 of its bytes, the coding it was
 # checked to decode as (an index into _CODINGS; 0 for none) and the SHA-256
-# of what it decodes to (zeros for none). Fixed-size records parse with one
-# C-level loop (struct.iter_unpack), which matters: the file is read at every start.
+# of what it decodes to (zeros for none). Records are kept as read, and
+# unpacked one at a time when a file is looked up.
 MAGIC = b"staticwrap-hash-cache\x00\x01"
 _COUNT = struct.Struct("<I")
 _RECORD = struct.Struct("<QQqqq32sB32s")
+_INODE = struct.Struct("<8xQ" + f"{_RECORD.size - 16}x")
 _CODINGS = ("", "br", "zstd", "gzip")
-_NONE = bytes(32)
 
 
-def _serialize(roots: Mapping[str, Mapping[Identity, Known]]) -> bytes:
+def _serialize(roots: Mapping[str, bytes | memoryview]) -> bytes:
     parts = [MAGIC]
-    for root, files in roots.items():
+    for root, records in roots.items():
         name = root.encode("utf-8", "surrogateescape")
-        parts += [_COUNT.pack(len(name)), name, _COUNT.pack(len(files))]
-        for key, known in files.items():
-            coding, decoded = next(iter(known.decodes_to.items()), ("", _NONE))
-            parts.append(_RECORD.pack(*key, known.sha256, _CODINGS.index(coding), decoded))
+        parts += [_COUNT.pack(len(name)), name, _COUNT.pack(len(records) // _RECORD.size), bytes(records)]
     return b"".join(parts)
 
 
-def _parse(data: bytes) -> dict[str, dict[Identity, Known]]:
-    """The roots of a cache file; raises ValueError or struct.error for anything :func:`_serialize` did not write."""
+def _parse(data: bytes) -> dict[str, memoryview]:
+    """The records of each root in a cache file; raises ValueError or struct.error for anything
+    :func:`_serialize` did not write."""
     if not data.startswith(MAGIC):
         raise ValueError("not a hash cache of this version")
-    roots: dict[str, dict[Identity, Known]] = {}
+    roots: dict[str, memoryview] = {}
+    view = memoryview(data)
     offset = len(MAGIC)
     while offset < len(data):
         (length,) = _COUNT.unpack_from(data, offset)
@@ -220,9 +227,13 @@ def _parse(data: bytes) -> dict[str, dict[Identity, Known]]:
         end = offset + count * _RECORD.size
         if end > len(data):
             raise ValueError("cut short")
-        files: dict[Identity, Known] = {}
-        for dev, ino, size, mtime, ctime, sha256, coding, decoded in _RECORD.iter_unpack(data[offset:end]):
-            files[dev, ino, size, mtime, ctime] = Known(sha256, {_CODINGS[coding]: decoded} if coding else {})
-        roots[root] = files
+        records = view[offset:end]  # not a copy: the file's bytes are one block, freed whole
+        # Every coding index must name a coding: checked here, once, so a lookup cannot fail.
+        if any(coding >= len(_CODINGS) for (coding,) in _CODING.iter_unpack(records)):
+            raise ValueError("an unknown coding")
+        roots[root] = records
         offset = end
     return roots
+
+
+_CODING = struct.Struct(f"<{_RECORD.size - 33}xB32x")

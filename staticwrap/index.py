@@ -292,7 +292,7 @@ class Index:
                 warn(f"{candidate.path} is not served as the {coding} coding of {found.path}: {check.problem}")
                 continue
             if hashes is not None:
-                hashes.remember(candidate.stat, check.digest.sha256, {coding: digest.sha256})
+                hashes.remember(candidate.stat, check.digest.sha256, coding, digest.sha256)
             files[coding] = file_facts(candidate, check.digest.tag, numbers)
         test = self.config.immutable
         asset = build_asset(
