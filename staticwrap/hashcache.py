@@ -194,7 +194,7 @@ class HashCache:
 # checked to decode as (an index into _CODINGS; 0 for none) and the SHA-256
 # of what it decodes to (zeros for none). Records are kept as read, and
 # unpacked one at a time when a file is looked up.
-MAGIC = b"staticwrap-hash-cache\x00\x01"
+MAGIC = b"staticwrap-hash-cache\x00" + bytes([VERSION])
 _COUNT = struct.Struct("<I")
 _RECORD = struct.Struct("<QQqqq32sB32s")
 _INODE = struct.Struct("<8xQ" + f"{_RECORD.size - 16}x")
