@@ -20,6 +20,7 @@ from werkzeug.datastructures import Headers
 from ._types import HeaderList
 from .config import ONE_YEAR, Config, HeadersHook
 from .dates import format_http_date
+from .dictionaries import DCZ, VARY_FIELD
 from .errors import ConfigurationError
 from .negotiation import IDENTITY, memo
 
@@ -75,7 +76,17 @@ class Recipe:
     mistakes show, at startup.
     """
 
-    __slots__ = ("base", "content_type", "control", "cors_any", "last_modified", "not_modified", "shared", "vary")
+    __slots__ = (
+        "base",
+        "content_type",
+        "control",
+        "cors_any",
+        "dictionary",
+        "last_modified",
+        "not_modified",
+        "shared",
+        "vary",
+    )
 
     def __init__(
         self,
@@ -85,6 +96,7 @@ class Recipe:
         vary: str | None,
         cors_any: bool,
         shared: dict[tuple[str, str], tuple[str, str]],
+        dictionary: str | None = None,
     ) -> None:
         # Interned: a tree has few distinct values of these.
         self.content_type = sys.intern(content_type)
@@ -93,6 +105,8 @@ class Recipe:
         self.vary = None if vary is None else sys.intern(vary)
         self.cors_any = cors_any
         self.shared = shared
+        #: The Use-As-Dictionary value (RFC 9842 §2.1), when the file is offered as a dictionary.
+        self.dictionary = dictionary
         self.base: HeaderList | None = None
         self.not_modified: HeaderList | None = None
 
@@ -105,6 +119,8 @@ class Recipe:
             base.append(("Last-Modified", format_http_date(self.last_modified)))
         if self.vary is not None:
             base.append(("Vary", self.vary))
+        if self.dictionary is not None:
+            base.append(("Use-As-Dictionary", self.dictionary))
         if self.cors_any:
             base += [("Access-Control-Allow-Origin", "*"), CORS_EXPOSE]
         base.append(_NOSNIFF)
@@ -246,6 +262,8 @@ class Asset:
     #: Accept-Encoding value → the coding it gets, shared by the assets with
     #: the same :attr:`codings` (see :func:`staticwrap.negotiation.memo`).
     choices: dict[str | None, str] = field(compare=False, repr=False)
+    #: The ``dcz`` variants (RFC 9842), by the SHA-256 of their dictionary.
+    deltas: Mapping[bytes, Variant] = field(default_factory=dict)
 
     def variant(self, coding: str) -> Variant:
         return self.variants[coding]
@@ -285,15 +303,27 @@ def build_asset(
     immutable: bool,
     config: Config,
     shared: dict[tuple[str, str], tuple[str, str]] | None = None,
+    deltas: Mapping[bytes, FileFacts] | None = None,
+    dictionary: str | None = None,
 ) -> Asset:
     """Build an asset from the facts of its identity file (``files["identity"]``) and coded siblings.
 
     ``shared`` interns header fields across the assets of an index: most
     (Content-Type, Cache-Control, nosniff, even Last-Modified in a deploy)
-    are the same for many files, and are then held once.
+    are the same for many files, and are then held once. ``deltas``: its
+    ``dcz`` files by the SHA-256 of their dictionary; ``dictionary``: the
+    Use-As-Dictionary value its responses carry.
     """
     identity_file = files[IDENTITY]
-    vary = (["Accept-Encoding"] if len(files) > 1 else []) + (["Origin"] if config.cors_allows else [])
+    vary = ["Accept-Encoding"] if len(files) > 1 or deltas else []
+    if deltas:
+        # RFC 9842 §6.2: every response of a URL that has a delta varies on
+        # Available-Dictionary, the plain ones too: a cache that stored the
+        # plain answer must not give it for a request the delta would answer,
+        # nor the delta to a client without the dictionary.
+        vary.append(VARY_FIELD)
+    if config.cors_allows:
+        vary.append("Origin")
     recipe = Recipe(
         content_type,
         cache_control(config, immutable, content_type),
@@ -301,6 +331,7 @@ def build_asset(
         ", ".join(vary) if vary else None,
         config.cors_any,
         shared if shared is not None else {},
+        dictionary,
     )
     if config.headers is not None:
         fields = _apply_hook(config.headers, recipe.fields(), identity_file.path, url)
@@ -321,6 +352,7 @@ def build_asset(
         codings=codings,
         variants=variants,
         choices=memo(codings),
+        deltas={key: Variant(DCZ, facts, f'"{facts.digest}"', recipe) for key, facts in (deltas or {}).items()},
     )
 
 

@@ -47,10 +47,10 @@ from datetime import timedelta
 from fractions import Fraction
 from typing import Any
 
-from . import __version__, compress, references
+from . import __version__, compress, deltas, references
 from .atomic import link_atomic, write_atomic
 from .codings import SIBLING_SUFFIXES, WRITTEN_SUFFIXES, Digest
-from .errors import StaticwrapError, warn
+from .errors import OPTION, ConfigurationError, StaticwrapError, warn
 from .facts import trusted
 from .generations import DEFAULT_KEEP, DEFAULT_KEEP_FOR, Retention
 from .manifest import (
@@ -155,6 +155,7 @@ def build(
     keep: int = DEFAULT_KEEP,
     keep_for: str | float | timedelta = DEFAULT_KEEP_FOR,
     now: float | None = None,
+    dictionaries: bool = False,
 ) -> BuildResult:
     """Build ``source`` into ``destination``; see the module documentation for the steps.
 
@@ -177,6 +178,9 @@ def build(
     :param now: the build's time, in seconds since the epoch (default: the
         current time): when the new generation is built, and the reference
         for ``keep_for``.
+    :param dictionaries: also write each output's ``dcz`` deltas against its
+        earlier versions in the kept generations (RFC 9842 compression
+        dictionaries; needs the zstandard package); see :mod:`staticwrap.deltas`.
     :raises BuildError: for a missing reference (strict), a cycle, ``destination`` inside ``source``
         (or the reverse), or another build writing ``destination`` now.
     :raises OSError: when ``destination`` cannot be written (a full disk, say).
@@ -189,6 +193,7 @@ def build(
     # Bad options fail before anything in DEST is written or removed.
     compress.check_options(written_codings, min_saving, jobs)
     retention = Retention.of(keep, keep_for)
+    _check_dictionaries(dictionaries)
     clock = time.time() if now is None else now
     src, dest = os.path.abspath(os.fspath(source)), os.path.abspath(os.fspath(destination))
     _check_directories(src, dest)
@@ -242,6 +247,7 @@ def build(
                     transaction,
                     retention,
                     clock,
+                    dictionaries,
                 )
             except BaseException:
                 # DEST goes back to exactly what it was: a running server and
@@ -305,6 +311,7 @@ def _write_build(
     transaction: Transaction,
     retention: Retention,
     now: float,
+    dictionaries: bool = False,
 ) -> BuildResult:
     old = read_manifest(dest)
     done = iter(range(1, len(files) + 1))
@@ -353,6 +360,12 @@ def _write_build(
     manifest_path = os.path.join(dest, STATICWRAP_MANIFEST)
     transaction.expect([manifest_path])
     built, previous = _generations(old, records, retention, now)
+    kept = outputs | {record.hashed for generation in previous for record in generation.files.values()}
+    # Deltas against a dictionary no longer kept go, as do all of them in a
+    # build without dictionaries; then the new outputs get theirs.
+    records, previous = deltas.prune(records, previous, kept, dictionaries)
+    if dictionaries:
+        records = deltas.write_deltas(dest, records, previous, old, transaction)
     write_manifest(
         manifest_path,
         records,
@@ -365,8 +378,8 @@ def _write_build(
     # Only now, with every new file and the new manifest in place, do the
     # files of the generations dropped go: a server or a page never meets a
     # manifest that names a file already removed.
-    kept = outputs | {record.hashed for generation in previous for record in generation.files.values()}
     removed = _remove_stale(dest, old, kept, transaction)
+    removed += _remove_stale_deltas(dest, old, records, previous, transaction)
     ordered = [results[name] for name in files]
     manifest = Manifest.of(records, built=built, previous=previous)
     return BuildResult(len(files), written, removed, ordered, time.monotonic() - started, manifest)
@@ -594,6 +607,32 @@ def _remove_stale(dest: str, old: Manifest, kept: set[str], transaction: Transac
                 transaction.preserve(path + suffix)
                 os.remove(path + suffix)
     return removed
+
+
+def _remove_stale_deltas(
+    dest: str, old: Manifest, records: dict[str, FileRecord], previous: Sequence[Generation], transaction: Transaction
+) -> int:
+    """Remove the delta files the old manifest listed and the new one does not (target or dictionary gone)."""
+    listed = deltas.delta_paths([records, *(generation.files for generation in previous)])
+    removed = 0
+    for stale in sorted(deltas.delta_paths(generation.files for generation in old.generations) - listed):
+        path = os.path.join(dest, stale)
+        if os.path.isfile(path):
+            transaction.preserve(path)
+            os.remove(path)
+            removed += 1
+    return removed
+
+
+def _check_dictionaries(dictionaries: bool) -> None:
+    if not isinstance(dictionaries, bool):
+        raise ConfigurationError.bad_value("dictionaries", dictionaries, "give True or False")
+    if dictionaries and not deltas.available():
+        raise ConfigurationError(
+            f"{OPTION} needs the zstandard package: pip install 'staticwrap[zstd]', or build without it",
+            option="dictionaries",
+            value=dictionaries,
+        )
 
 
 def _prune_siblings(path: str, codings: Sequence[str], transaction: Transaction) -> None:

@@ -72,6 +72,7 @@ FLAGS: dict[str, str | None] = {
     "jobs": "--jobs",
     "keep": "--keep",
     "keep_for": "--keep-for",
+    "dictionaries": "--dictionaries",
 }
 
 
@@ -128,6 +129,9 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=_port, help=f"port to listen on, 0 for any free one (default: {DEFAULT_PORT})")
     serve.add_argument("--autorefresh", action="store_true", help="see files added or changed after startup")
     serve.add_argument(
+        "--dictionaries", action="store_true", help="offer hashed files as compression dictionaries, send dcz deltas"
+    )
+    serve.add_argument(
         "--no-listing", dest="listing", action="store_false", help="answer 404, not a listing, for a directory URL"
     )
     serve.add_argument(
@@ -164,6 +168,11 @@ def _parser() -> argparse.ArgumentParser:
         default=DEFAULT_KEEP_FOR,
         metavar="DURATION",
         help="and of any build replaced less than DURATION ago: 90m, 12h, 2d, 0 (default: %(default)s)",
+    )
+    build.add_argument(
+        "--dictionaries",
+        action="store_true",
+        help="also write dcz deltas of each file against its kept earlier versions (RFC 9842)",
     )
     _add_compress_options(build)
     build.set_defaults(run=_build_command)
@@ -234,6 +243,7 @@ def _build_command(args: argparse.Namespace) -> int:
             jobs=args.jobs,
             keep=args.keep,
             keep_for=args.keep_for,
+            dictionaries=args.dictionaries,
             progress=lambda done, total, name: bar.advance(name, total),
         )
     finally:
@@ -312,7 +322,13 @@ def _serve(args: argparse.Namespace) -> int:
     args.directory, args.port = _serve_arguments(args)
     # Show skipped files once at startup, not as errors.
     warnings.simplefilter("default")
-    app = _build(args, autorefresh=args.autorefresh, listing=args.listing, not_found=args.not_found)
+    app = _build(
+        args,
+        autorefresh=args.autorefresh,
+        listing=args.listing,
+        not_found=args.not_found,
+        dictionaries=args.dictionaries,
+    )
     # Bound here, not by werkzeug, which prints its own text and exits when
     # it cannot bind: a busy, privileged or unknown address gets our message.
     with _listening(args.host, args.port) as listening:

@@ -15,6 +15,8 @@ from typing import Any, BinaryIO, NamedTuple, Protocol
 
 import brotli
 
+from .dictionaries import DCZ, DCZ_HEADER_SIZE, dcz_header, window_limit
+
 CHUNK_SIZE = 256 * 1024
 SNIFF_SIZE = 2048
 
@@ -86,27 +88,64 @@ def check_sibling(path: str, coding: str, original: Digest, original_size: int) 
     decoder_class = _DECODERS.get(coding)
     if decoder_class is None:
         return SiblingCheck(None, "the zstandard package is not installed (pip install 'staticwrap[zstd]')")
-    raw = hashlib.sha256()
-    decoded = hashlib.sha256()
-    decoded_size = 0
     try:
         decoder = decoder_class()
         with open(path, "rb") as file:
             head = file.read(SNIFF_SIZE)
             if coding == "zstd" and (problem := _zstd_frame_problem(head)):
                 return SiblingCheck(None, problem)
-            chunk = head
-            while chunk:
-                raw.update(chunk)
-                for output in decoder.feed(chunk):
-                    decoded_size += len(output)
-                    if decoded_size > original_size:
-                        return SiblingCheck(None, "it decodes to more bytes than the original file")
-                    decoded.update(output)
-                chunk = file.read(CHUNK_SIZE)
-        decoder.finish()
+            return _compare(file, head, decoder, coding, original, original_size)
     except Exception as error:  # every decoder raises its own error class on corrupt input
         return SiblingCheck(None, f"it cannot be decoded as {coding} ({error})")
+
+
+def check_delta(path: str, dictionary: bytes, original: Digest, original_size: int) -> SiblingCheck:
+    """:func:`check_sibling` for a ``dcz`` file: the original compressed against ``dictionary`` (RFC 9842 §5.2).
+
+    The file must start with the 40-byte header naming the dictionary's
+    SHA-256, and the rest must be one or more zstd frames that need no
+    window above what a client must accept for that dictionary, decoding
+    with it to exactly the original's bytes.
+    """
+    if "zstd" not in _DECODERS:
+        return SiblingCheck(None, "the zstandard package is not installed (pip install 'staticwrap[zstd]')")
+    expected = dcz_header(hashlib.sha256(dictionary).digest())
+    try:
+        with open(path, "rb") as file:
+            head = file.read(SNIFF_SIZE)
+            if head[:DCZ_HEADER_SIZE] != expected:
+                return SiblingCheck(None, "it does not start with the dcz header of its dictionary (RFC 9842 §5.2)")
+            decoder = _ZstdDecoder(dictionary, window_limit(len(dictionary)))
+            return _compare(file, head, decoder, DCZ, original, original_size, skip=DCZ_HEADER_SIZE)
+    except Exception as error:  # zstd raises its own error class on corrupt input
+        return SiblingCheck(None, f"it cannot be decoded as {DCZ} ({error})")
+
+
+def _compare(
+    file: BinaryIO,
+    head: bytes,
+    decoder: _Decoder,
+    coding: str,
+    original: Digest,
+    original_size: int,
+    skip: int = 0,
+) -> SiblingCheck:
+    # Reads the file once, hashing its raw bytes (for its own ETag) and its
+    # decoded bytes (to compare); the first ``skip`` bytes are hashed, not decoded.
+    raw = hashlib.sha256()
+    decoded = hashlib.sha256()
+    decoded_size = 0
+    chunk = head
+    while chunk:
+        raw.update(chunk)
+        for output in decoder.feed(chunk[skip:]):
+            decoded_size += len(output)
+            if decoded_size > original_size:
+                return SiblingCheck(None, "it decodes to more bytes than the original file")
+            decoded.update(output)
+        skip = max(0, skip - len(chunk))
+        chunk = file.read(CHUNK_SIZE)
+    decoder.finish()
     if decoded_size != original_size or decoded.digest() != original.sha256:
         return SiblingCheck(None, "it does not decode to the bytes of the original (a stale or foreign file)")
     return SiblingCheck(Digest(raw.digest(), head), None)
@@ -182,8 +221,16 @@ else:
 
         _SLICE = 256
 
-        def __init__(self) -> None:
+        def __init__(self, dictionary: bytes | None = None, max_window: int = ZSTD_MAX_WINDOW) -> None:
             self._frame: Any = None  # the decompressor of the frame being read, if one has begun
+            # A dcz body (RFC 9842 §5.2) is compressed against the raw bytes
+            # of its dictionary, which may need a larger window than plain zstd.
+            self._dictionary = (
+                None
+                if dictionary is None
+                else zstandard.ZstdCompressionDict(dictionary, dict_type=zstandard.DICT_TYPE_RAWCONTENT)
+            )
+            self._max_window = max_window
 
         def feed(self, data: bytes) -> Iterator[bytes]:
             view = memoryview(data)
@@ -193,7 +240,9 @@ else:
                     if self._frame is None:
                         # Later frames: the decompressor refuses a larger window,
                         # and a frame that needs a dictionary fails without one.
-                        decompressor = zstandard.ZstdDecompressor(max_window_size=ZSTD_MAX_WINDOW)
+                        decompressor = zstandard.ZstdDecompressor(
+                            dict_data=self._dictionary, max_window_size=self._max_window
+                        )
                         self._frame = decompressor.decompressobj()
                     yield self._frame.decompress(piece)
                     piece = b""

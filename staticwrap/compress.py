@@ -69,6 +69,8 @@ SKIP_EXTENSIONS: frozenset[str] = frozenset(
         # Archives and compressed data.
         *("zip", "gz", "tgz", "bz2", "tbz", "tbz2", "xz", "txz", "lz", "lzma", "lz4", "zst", "tzst"),
         *("br", "7z", "rar", "cab", "dmg"),
+        # Compression dictionary deltas (RFC 9842) that staticwrap build writes.
+        "dcz",
         # ZIP containers under other names: Java and Python packages, browser
         # extensions, mobile apps, e-books, OOXML and OpenDocument files.
         *("jar", "war", "ear", "whl", "egg", "apk", "aab", "ipa", "xpi", "crx", "nupkg", "epub"),

@@ -99,6 +99,7 @@ class Config:
     memory_max_file: int
     listing: bool = False
     not_found: str | None = None
+    dictionaries: bool = False
     hash_cache: str | None = None
 
     @classmethod
@@ -120,6 +121,7 @@ class Config:
         memory_max_file: int = DEFAULT_MEMORY_MAX_FILE,
         listing: bool = False,
         not_found: str | None = None,
+        dictionaries: bool = False,
         hash_cache: str | os.PathLike[str] | None = None,
     ) -> Config:
         """Check every option and raise :class:`ConfigurationError` naming the first bad one.
@@ -159,6 +161,10 @@ class Config:
         :param not_found: a file (relative to a root, such as ``"404.html"``)
             sent with status 404 for a path no file answers; only without an
             application.
+        :param dictionaries: compression dictionaries (RFC 9842): send
+            content-hashed files with ``Use-As-Dictionary``, and the ``dcz``
+            deltas that ``staticwrap build --dictionaries`` wrote to browsers
+            that hold an earlier version (:doc:`/dictionaries`).
         :param hash_cache: a file in which to keep the content hashes of the
             files scanned, so that the next start (a restart, a worker
             process) reads only the files changed since; ``None`` for none.
@@ -178,7 +184,12 @@ class Config:
             raise ConfigurationError.bad_value(
                 "headers", headers, "give a function f(headers, path, url) that edits the headers in place"
             )
-        for name, value in (("allow_hidden", allow_hidden), ("follow_symlinks", follow_symlinks), ("listing", listing)):
+        for name, value in (
+            ("allow_hidden", allow_hidden),
+            ("follow_symlinks", follow_symlinks),
+            ("listing", listing),
+            ("dictionaries", dictionaries),
+        ):
             if not isinstance(value, bool):
                 raise ConfigurationError.bad_value(name, value, "give True or False")
         if not isinstance(autorefresh, bool):
@@ -206,6 +217,7 @@ class Config:
             memory_max_file=memory_max_file,
             listing=listing,
             not_found=_not_found(not_found),
+            dictionaries=dictionaries,
             hash_cache=_hash_cache(hash_cache),
         )
 

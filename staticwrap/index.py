@@ -11,6 +11,8 @@ directory swapped for a symlink meanwhile can only make the lookup miss.
 
 from __future__ import annotations
 
+import base64
+import contextlib
 import functools
 import os
 import stat
@@ -20,9 +22,11 @@ from collections.abc import Callable, Iterator
 from typing import NamedTuple, Protocol
 
 from . import codings
-from .asset import Asset, Redirect, build_asset
+from .asset import Asset, FileFacts, Redirect, build_asset
 from .body import Unavailable
+from .compress import should_compress
 from .config import Config
+from .dictionaries import DCZ, delta_name, format_use_as_dictionary, match_pattern
 from .errors import OPTION, ConfigurationError, python_only, warn
 from .facts import (
     Settling,
@@ -35,9 +39,10 @@ from .facts import (
     unchanged,
 )
 from .hashcache import HashCache, RootHashes
-from .manifest import read_manifest
+from .manifest import FileRecord, read_manifest
 from .mediatypes import DEFAULT_MEDIA_TYPES, lookup_media_type, sniff_media_type, with_charset
 from .negotiation import IDENTITY, SERVER_ORDER
+from .resolve import HASH_LENGTH
 from .tree import (
     Directory,
     Found,
@@ -294,6 +299,12 @@ class Index:
             if hashes is not None:
                 hashes.remember(candidate.stat, check.digest.sha256, coding, digest.sha256)
             files[coding] = file_facts(candidate, check.digest.tag, numbers)
+        deltas: dict[bytes, FileFacts] = {}
+        dictionary = None
+        if self.config.dictionaries and relative in root.manifest.hashed_names and should_compress(name):
+            dictionary = _use_as_dictionary(url, tag)
+            if record is not None and record.dictionaries:
+                deltas = self._deltas(root, name, record, found, sibling, numbers)
         test = self.config.immutable
         asset = build_asset(
             url,
@@ -303,10 +314,50 @@ class Index:
             immutable=test is not None and (relative in root.manifest.hashed_names or test(url, found.path)),
             config=self.config,
             shared=self._shared if scanning else None,
+            deltas=deltas,
+            dictionary=dictionary,
         )
         if self.config.autorefresh:
             self._remember(url, asset)
         return asset
+
+    def _deltas(
+        self,
+        root: Root,
+        name: str,
+        record: FileRecord,
+        found: Found,
+        sibling: SiblingLookup,
+        numbers: dict[int, int] | None,
+    ) -> dict[bytes, FileFacts]:
+        """The ``dcz`` files of a built output its manifest record lists (see :mod:`staticwrap.deltas`).
+
+        One that still has the size and mtime the build gave it is trusted,
+        as the other variants are; any other is decoded with its dictionary
+        and compared with the output first.
+        """
+        deltas: dict[bytes, FileFacts] = {}
+        for key, delta in record.dictionaries.items():
+            candidate = sibling(delta_name(name, key))
+            if candidate is None or not stat.S_ISREG(candidate.stat.st_mode):
+                continue
+            if trusted(record, candidate.stat, delta.size) is not None:
+                deltas[bytes.fromhex(key)] = file_facts(candidate, delta.etag, numbers)
+                continue
+            problem = "its dictionary cannot be read"
+            with contextlib.suppress(OSError):
+                with open(os.path.join(root.path, delta.dictionary), "rb") as file:
+                    dictionary = file.read()
+                digest = hash_found(found, self._settling)
+                if digest is None:
+                    continue
+                check = codings.check_delta(candidate.path, dictionary, digest, found.stat.st_size)
+                if check.digest is not None:
+                    deltas[bytes.fromhex(key)] = file_facts(candidate, check.digest.tag, numbers)
+                    continue
+                problem = str(check.problem)
+            warn(f"{candidate.path} is not served as the {DCZ} delta of {found.path}: {problem}")
+        return deltas
 
     def _remember(self, url: str, asset: Asset) -> None:
         """Keep the asset built for ``url``; sweep out those of files gone whenever the table doubles.
@@ -558,6 +609,14 @@ class Index:
 
 #: The fewest assets the autorefresh table holds before it is first swept.
 _MIN_SWEEP = 1024
+
+
+def _use_as_dictionary(url: str, tag: str) -> str | None:
+    """The Use-As-Dictionary value of a content-hashed file: every other version of it matches."""
+    # The name holds the first hex digits of the SHA-256 that the tag (base64url) holds.
+    sha256_start = base64.urlsafe_b64decode(tag + "=" * (-len(tag) % 4)).hex()
+    pattern = match_pattern(url, sha256_start[:HASH_LENGTH])
+    return None if pattern is None else format_use_as_dictionary(pattern)
 
 
 def _still_there(asset: Asset) -> bool:

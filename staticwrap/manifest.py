@@ -21,7 +21,9 @@ Two formats are read from the top of a root:
           "integrity": "sha384-<base64 of the SHA-384 of the bytes>",
           "etag": "<128 bits of the SHA-256 of the bytes, base64url>",
           "source": "<hex SHA-256 of the source file, before references were rewritten>",
-          "variants": {"br": {"size": 301, "etag": "..."}, "gzip": {"size": 377, "etag": "..."}}
+          "variants": {"br": {"size": 301, "etag": "..."}, "gzip": {"size": 377, "etag": "..."}},
+          "dictionaries": {"<hex SHA-256 of an earlier version>": {
+            "dictionary": "css/app.0b1c2d3e4f5a.css", "size": 41, "etag": "..."}}
         }
       },
       "previous": [
@@ -35,7 +37,10 @@ Two formats are read from the top of a root:
 Keys of ``files`` are the logical names (paths relative to the source tree,
 ``/``-separated). ``size``, ``mtime`` and ``etag`` describe the output file
 (the hashed copy, and the copy under the logical name when it was kept, which
-has the same bytes); ``variants`` its precompressed siblings. ``built`` is
+has the same bytes); ``variants`` its precompressed siblings;
+``dictionaries`` (only with ``dictionaries=True``) its ``dcz`` files, each
+compressed against an earlier version of the file (:mod:`staticwrap.deltas`),
+keyed by that version's SHA-256. ``built`` is
 when the newest build was made (seconds since the epoch).
 
 ``previous`` holds the earlier generations the build keeps
@@ -78,6 +83,23 @@ class VariantRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class DeltaRecord:
+    """A ``dcz`` file: the output compressed against an earlier version, its dictionary (RFC 9842)."""
+
+    #: The dictionary's hashed name, in the same directory tree.
+    dictionary: str
+    size: int
+    etag: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"dictionary": self.dictionary, "size": self.size, "etag": self.etag}
+
+    @classmethod
+    def from_json(cls, data: Any) -> DeltaRecord:
+        return cls(_relative(data["dictionary"]), int(data["size"]), str(data["etag"]))
+
+
+@dataclass(frozen=True, slots=True)
 class FileRecord:
     """One logical file of a staticwrap manifest. Only ``hashed`` is required when reading."""
 
@@ -88,6 +110,8 @@ class FileRecord:
     etag: str | None = None
     source: str | None = None
     variants: Mapping[str, VariantRecord] = field(default_factory=dict)
+    #: The ``dcz`` files of the output, by the hex SHA-256 of their dictionary.
+    dictionaries: Mapping[str, DeltaRecord] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {"hashed": self.hashed}
@@ -96,6 +120,8 @@ class FileRecord:
                 data[name] = getattr(self, name)
         if self.variants:
             data["variants"] = {coding: {"size": v.size, "etag": v.etag} for coding, v in sorted(self.variants.items())}
+        if self.dictionaries:
+            data["dictionaries"] = {key: delta.to_json() for key, delta in sorted(self.dictionaries.items())}
         return data
 
     @classmethod
@@ -109,7 +135,16 @@ class FileRecord:
             etag=_optional(data, "etag", str),
             source=_optional(data, "source", str),
             variants=variants,
+            dictionaries={
+                _sha256_hex(key): DeltaRecord.from_json(d) for key, d in data.get("dictionaries", {}).items()
+            },
         )
+
+
+def _sha256_hex(key: Any) -> str:
+    if not isinstance(key, str) or len(key) != 64 or key.strip("0123456789abcdef"):
+        raise ValueError(f"{key!r} is not the hex SHA-256 of a dictionary")
+    return key
 
 
 def _relative(name: Any) -> str:

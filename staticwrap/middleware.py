@@ -199,6 +199,8 @@ class StaticWrap:
             and get("HTTP_IF_MATCH") is None
             and get("HTTP_IF_UNMODIFIED_SINCE") is None
             and (self._origin_ignored or get("HTTP_ORIGIN") is None)
+            # A client that holds a dictionary of a file with deltas may get one (RFC 9842).
+            and (not entry.deltas or get("HTTP_AVAILABLE_DICTIONARY") is None)
         ):
             accept = get("HTTP_ACCEPT_ENCODING")
             variant = entry.variants[entry.choices.get(accept) or choose_memoized(entry.choices, accept, entry.codings)]
@@ -358,6 +360,7 @@ def _request(environ: WSGIEnvironment) -> Request:
         if_range=get("HTTP_IF_RANGE"),
         origin=get("HTTP_ORIGIN"),
         preflight_method=get("HTTP_ACCESS_CONTROL_REQUEST_METHOD"),
+        available_dictionary=get("HTTP_AVAILABLE_DICTIONARY"),
     )
 
 

@@ -17,7 +17,8 @@ from ._types import HeaderList
 from .asset import CORS_EXPOSE, Asset, Variant
 from .conditions import Outcome, evaluate_preconditions, if_range_matches
 from .config import Config, is_origin
-from .negotiation import choose_coding
+from .dictionaries import accepts_dcz, parse_available_dictionary
+from .negotiation import choose_coding, parse_accept_encoding
 from .ranges import (
     UNSATISFIABLE,
     ByteRange,
@@ -49,6 +50,7 @@ class Request(NamedTuple):
     if_range: str | None = None
     origin: str | None = None
     preflight_method: str | None = None
+    available_dictionary: str | None = None
 
 
 class Plan(NamedTuple):
@@ -82,7 +84,7 @@ def respond(asset: Asset, request: Request, config: Config) -> Plan:
     if specs is not None and len(specs) > 1:
         variant = asset.identity
     else:
-        variant = asset.variant(choose_coding(request.accept_encoding, asset.codings))
+        variant = _delta(asset, request) or asset.variant(choose_coding(request.accept_encoding, asset.codings))
     cors = cors_headers(config, request.origin)
     outcome = evaluate_preconditions(
         etag=variant.etag,
@@ -111,6 +113,22 @@ def respond(asset: Asset, request: Request, config: Config) -> Plan:
         if plan is not None:
             return plan
     return Plan("200 OK", variant.ok_headers + cors, variant, (ByteRange(0, variant.size),))
+
+
+def _delta(asset: Asset, request: Request) -> Variant | None:
+    """The ``dcz`` variant for a client that holds its dictionary and accepts ``dcz`` (RFC 9842 §6.1), if any.
+
+    Preferred to every other coding the client accepts: it is the smallest
+    by far (the build keeps only deltas that are). An unknown or malformed
+    Available-Dictionary gets the ordinary answer.
+    """
+    if not asset.deltas or request.available_dictionary is None or request.accept_encoding is None:
+        return None
+    sha256 = parse_available_dictionary(request.available_dictionary)
+    delta = asset.deltas.get(sha256) if sha256 is not None else None
+    if delta is None or not accepts_dcz(parse_accept_encoding(request.accept_encoding)):
+        return None
+    return delta
 
 
 def method_not_allowed() -> Plan:

@@ -20,6 +20,7 @@ from typing import NamedTuple
 
 from . import codings
 from .config import Config
+from .dictionaries import delta_original
 from .errors import ConfigurationError, warn
 from .manifest import Manifest
 
@@ -365,7 +366,8 @@ def original_name(name: str) -> str:
     for _, suffix in codings.SIBLING_SUFFIXES:
         if name.endswith(suffix):
             return name[: -len(suffix)]
-    return name
+    # A dcz delta (staticwrap.deltas) is served only through its original, too.
+    return delta_original(name)
 
 
 #: Why the policy walk refused entries, and how many (see :func:`describe_refusals`).

@@ -1,7 +1,7 @@
 """The middleware behind real servers on 127.0.0.1: what reaches the wire.
 
-Gunicorn (sync and gthread workers) runs as a subprocess serving
-tests/apps/gunicorn_app.py; wsgiref's simple server runs in a thread. Raw
+Each server of tests/servers.py (Gunicorn's sync and gthread workers, ...)
+runs as a subprocess serving tests/apps/gunicorn_app.py; wsgiref's simple server runs in a thread. Raw
 sockets are used wherever the exact bytes matter: a body longer than its
 Content-Length, or a body on a HEAD or a 304, would only show there.
 """
@@ -16,7 +16,6 @@ import re
 import signal
 import socket
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -31,6 +30,7 @@ import pytest
 import staticwrap
 from staticwrap import StaticWrap
 from tests.conftest import MTIME, TEN, downstream, write
+from tests.servers import WSGI_SERVERS, require
 
 pytestmark = pytest.mark.server
 
@@ -212,7 +212,7 @@ def wait_until_serving(process: subprocess.Popen[bytes], port: int, log: Path, p
     deadline = time.monotonic() + STARTUP_TIMEOUT
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            pytest.fail(f"gunicorn exited with {process.returncode}:\n{log.read_text(errors='replace')}")
+            pytest.fail(f"the server exited with {process.returncode}:\n{log.read_text(errors='replace')}")
         connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
         try:
             connection.request("GET", path)
@@ -223,40 +223,26 @@ def wait_until_serving(process: subprocess.Popen[bytes], port: int, log: Path, p
         finally:
             connection.close()
         time.sleep(0.05)
-    pytest.fail(f"gunicorn did not answer within {STARTUP_TIMEOUT} s:\n{log.read_text(errors='replace')}")
+    pytest.fail(f"the server did not answer within {STARTUP_TIMEOUT} s:\n{log.read_text(errors='replace')}")
 
 
-@pytest.fixture(scope="module", params=["sync", "gthread"])
-def gunicorn(request: pytest.FixtureRequest, site: Site, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    worker: str = request.param
+@pytest.fixture(scope="module", params=list(WSGI_SERVERS))
+def server(request: pytest.FixtureRequest, site: Site, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """Each server of tests/servers.py serving tests/apps/gunicorn_app.py over ``site.root``."""
+    name: str = request.param
+    launcher = WSGI_SERVERS[name]
+    require(launcher.requires)
     port = free_port()
-    threads = ["--threads", "4"] if worker == "gthread" else []
-    command = [
-        sys.executable,
-        "-m",
-        "gunicorn",
-        "--bind",
-        f"127.0.0.1:{port}",
-        "--workers",
-        "1",
-        "--worker-class",
-        worker,
-        *threads,
-        "--graceful-timeout",
-        "5",
-        "--no-control-socket",
-        "gunicorn_app:application",
-    ]
     python_path = os.pathsep.join(filter(None, [str(APPS), str(STATICWRAP_HOME), os.environ.get("PYTHONPATH")]))
     env = {**os.environ, "STATICWRAP_TEST_ROOT": str(site.root), "PYTHONPATH": python_path}
-    log_path = tmp_path_factory.mktemp(f"gunicorn-{worker}") / "gunicorn.log"
+    log_path = tmp_path_factory.mktemp(name) / "server.log"
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
-            command, cwd=APPS, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            launcher.argv(port), cwd=APPS, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
         )
         try:
             wait_until_serving(process, port, log_path)
-            yield Server(port, f"gunicorn-{worker}")
+            yield Server(port, name)
         finally:
             stop(process)
 
@@ -296,8 +282,8 @@ def http_get(
 # -- full responses --------------------------------------------------------------
 
 
-def test_get_small_file_sends_body_and_headers(gunicorn: Server) -> None:
-    response, body = http_get(gunicorn, "/static/ten.txt")
+def test_get_small_file_sends_body_and_headers(server: Server) -> None:
+    response, body = http_get(server, "/static/ten.txt")
 
     assert response.status == 200
     assert body == TEN
@@ -309,8 +295,8 @@ def test_get_small_file_sends_body_and_headers(gunicorn: Server) -> None:
     assert response.getheader("Content-Type") == "text/plain; charset=utf-8"
 
 
-def test_get_large_file_sends_exactly_its_bytes(gunicorn: Server, site: Site) -> None:
-    response = fetch(gunicorn.port, "/static/large.bin")
+def test_get_large_file_sends_exactly_its_bytes(server: Server, site: Site) -> None:
+    response = fetch(server.port, "/static/large.bin")
 
     assert response.status == 200
     assert response.header("Content-Length") == str(LARGE_SIZE)
@@ -318,9 +304,9 @@ def test_get_large_file_sends_exactly_its_bytes(gunicorn: Server, site: Site) ->
     assert response.header("Accept-Ranges") == "bytes"
 
 
-def test_head_has_get_headers_and_no_body(gunicorn: Server) -> None:
-    get = fetch(gunicorn.port, "/static/ten.txt")
-    head = fetch(gunicorn.port, "/static/ten.txt", method="HEAD")
+def test_head_has_get_headers_and_no_body(server: Server) -> None:
+    get = fetch(server.port, "/static/ten.txt")
+    head = fetch(server.port, "/static/ten.txt", method="HEAD")
 
     assert head.status == 200
     assert head.body == b""
@@ -339,10 +325,8 @@ RANGES = [
 
 
 @pytest.mark.parametrize(("spec", "start", "stop"), RANGES)
-def test_range_large_file_sends_exactly_the_range(
-    gunicorn: Server, site: Site, spec: str, start: int, stop: int
-) -> None:
-    response = fetch(gunicorn.port, "/static/large.bin", [("Range", spec)])
+def test_range_large_file_sends_exactly_the_range(server: Server, site: Site, spec: str, start: int, stop: int) -> None:
+    response = fetch(server.port, "/static/large.bin", [("Range", spec)])
 
     assert response.status == 206
     assert response.header("Content-Range") == f"bytes {start}-{stop - 1}/{LARGE_SIZE}"
@@ -368,11 +352,11 @@ def parse_byteranges(body: bytes, boundary: str) -> list[tuple[dict[str, str], b
     return parsed
 
 
-def test_range_several_sends_byteranges_in_request_order(gunicorn: Server, site: Site) -> None:
-    content_type = fetch(gunicorn.port, "/static/large.bin", method="HEAD").header("Content-Type")
+def test_range_several_sends_byteranges_in_request_order(server: Server, site: Site) -> None:
+    content_type = fetch(server.port, "/static/large.bin", method="HEAD").header("Content-Type")
     spec = "bytes=2000000-2000099,0-9,-20"
 
-    response = fetch(gunicorn.port, "/static/large.bin", [("Range", spec)])
+    response = fetch(server.port, "/static/large.bin", [("Range", spec)])
 
     assert response.status == 206
     media_type = response.header("Content-Type") or ""
@@ -389,18 +373,18 @@ def test_range_several_sends_byteranges_in_request_order(gunicorn: Server, site:
     assert all(headers["content-type"] == content_type for headers, _ in parts)
 
 
-def test_range_unsatisfiable_returns_416_with_complete_length(gunicorn: Server) -> None:
-    response = fetch(gunicorn.port, "/static/ten.txt", [("Range", "bytes=20-")])
+def test_range_unsatisfiable_returns_416_with_complete_length(server: Server) -> None:
+    response = fetch(server.port, "/static/ten.txt", [("Range", "bytes=20-")])
 
     assert response.status == 416
     assert response.header("Content-Range") == "bytes */10"
     assert response.header("ETag") is not None
 
 
-def test_keepalive_second_request_after_range_is_correct(gunicorn: Server, site: Site) -> None:
-    if gunicorn.name == "gunicorn-sync":
-        pytest.skip("the sync worker closes the connection after every response")
-    with RawClient(gunicorn.port) as client:
+def test_keepalive_second_request_after_range_is_correct(server: Server, site: Site) -> None:
+    if not WSGI_SERVERS[server.name].keepalive:
+        pytest.skip(f"{server.name} closes the connection after every response")
+    with RawClient(server.port) as client:
         client.send("GET", "/static/large.bin", [("Range", "bytes=1000-1999")])
         first = client.read_response()
         client.send("GET", "/static/ten.txt", [("Range", "bytes=2-4")])
@@ -418,11 +402,11 @@ def test_keepalive_second_request_after_range_is_correct(gunicorn: Server, site:
 # -- preconditions, codings, methods ---------------------------------------------
 
 
-def test_if_none_match_etag_returns_304_without_body(gunicorn: Server) -> None:
-    etag = fetch(gunicorn.port, "/static/ten.txt").header("ETag")
+def test_if_none_match_etag_returns_304_without_body(server: Server) -> None:
+    etag = fetch(server.port, "/static/ten.txt").header("ETag")
     assert etag is not None
 
-    response = fetch(gunicorn.port, "/static/ten.txt", [("If-None-Match", etag)])
+    response = fetch(server.port, "/static/ten.txt", [("If-None-Match", etag)])
 
     assert response.status == 304
     assert response.body == b""
@@ -434,10 +418,10 @@ def test_if_none_match_etag_returns_304_without_body(gunicorn: Server) -> None:
     ("coding", "decode"),
     [pytest.param("gzip", gzip.decompress, id="gzip"), pytest.param("br", brotli.decompress, id="br")],
 )
-def test_accept_encoding_sends_coded_variant(gunicorn: Server, coding: str, decode: Callable[[bytes], bytes]) -> None:
-    identity = fetch(gunicorn.port, "/static/app.css")
+def test_accept_encoding_sends_coded_variant(server: Server, coding: str, decode: Callable[[bytes], bytes]) -> None:
+    identity = fetch(server.port, "/static/app.css")
 
-    response = fetch(gunicorn.port, "/static/app.css", [("Accept-Encoding", coding)])
+    response = fetch(server.port, "/static/app.css", [("Accept-Encoding", coding)])
 
     assert response.status == 200
     assert response.header("Content-Encoding") == coding
@@ -448,8 +432,8 @@ def test_accept_encoding_sends_coded_variant(gunicorn: Server, coding: str, deco
     assert response.header("ETag") != identity.header("ETag")
 
 
-def test_accept_encoding_absent_sends_identity_with_vary(gunicorn: Server) -> None:
-    response = fetch(gunicorn.port, "/static/app.css")
+def test_accept_encoding_absent_sends_identity_with_vary(server: Server) -> None:
+    response = fetch(server.port, "/static/app.css")
 
     assert response.status == 200
     assert response.header("Content-Encoding") is None
@@ -457,30 +441,30 @@ def test_accept_encoding_absent_sends_identity_with_vary(gunicorn: Server) -> No
     assert response.body == CSS
 
 
-def test_post_returns_405_with_allow(gunicorn: Server) -> None:
-    response, _ = http_get(gunicorn, "/static/ten.txt", method="POST", body=b"x")
+def test_post_returns_405_with_allow(server: Server) -> None:
+    response, _ = http_get(server, "/static/ten.txt", method="POST", body=b"x")
 
     assert response.status == 405
     assert response.getheader("Allow") == "GET, HEAD"
 
 
-def test_directory_without_slash_redirects_to_slash(gunicorn: Server) -> None:
-    response, _ = http_get(gunicorn, "/static/sub")
+def test_directory_without_slash_redirects_to_slash(server: Server) -> None:
+    response, _ = http_get(server, "/static/sub")
 
     assert response.status == 302
     assert response.getheader("Location") == "sub/"
 
 
-def test_directory_with_slash_sends_index_file(gunicorn: Server) -> None:
-    response, body = http_get(gunicorn, "/static/sub/")
+def test_directory_with_slash_sends_index_file(server: Server) -> None:
+    response, body = http_get(server, "/static/sub/")
 
     assert response.status == 200
     assert body == INDEX_HTML
 
 
 @pytest.mark.parametrize("target", ["/elsewhere", "/static/missing.txt", "/static/app.css.gz"])
-def test_unindexed_path_reaches_downstream_app(gunicorn: Server, target: str) -> None:
-    response, body = http_get(gunicorn, target)
+def test_unindexed_path_reaches_downstream_app(server: Server, target: str) -> None:
+    response, body = http_get(server, target)
 
     assert response.status == 200
     assert body == APP_BODY
@@ -501,8 +485,8 @@ TRAVERSALS = [
 
 
 @pytest.mark.parametrize("target", TRAVERSALS)
-def test_traversal_never_leaves_the_root(gunicorn: Server, target: str) -> None:
-    response = fetch(gunicorn.port, target)
+def test_traversal_never_leaves_the_root(server: Server, target: str) -> None:
+    response = fetch(server.port, target)
 
     assert response.status < 500
     assert SECRET not in response.body

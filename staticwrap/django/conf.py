@@ -25,7 +25,7 @@ from staticwrap.generations import DEFAULT_KEEP, DEFAULT_KEEP_FOR, Retention
 #: Keys of ``STATICWRAP`` that only the Django integration reads.
 DJANGO_KEYS = frozenset({"use_finders", "root", "manifest_strict", "build"})
 #: Keys of ``STATICWRAP["build"]``: the keyword arguments of :func:`staticwrap.build.build` that a project may set.
-BUILD_KEYS = frozenset({"strict", "hashed_only", "codings", "min_saving", "jobs", "keep", "keep_for"})
+BUILD_KEYS = frozenset({"strict", "hashed_only", "codings", "min_saving", "jobs", "keep", "keep_for", "dictionaries"})
 #: Settings a :class:`DjangoConfig` depends on: changing one (``override_settings``) drops the cached one.
 SETTINGS_READ = frozenset({"STATICWRAP", "DEBUG", "STATIC_ROOT", "STATIC_URL", "FORCE_SCRIPT_NAME"})
 
@@ -130,7 +130,7 @@ def _build_options(value: object) -> Mapping[str, Any]:
             raise ConfigurationError(
                 f"settings.STATICWRAP['build'] has an unknown key {name!r}: {suggest(name, BUILD_KEYS, 'keys')}"
             )
-    for name in ("strict", "hashed_only"):
+    for name in ("strict", "hashed_only", "dictionaries"):
         if name in value and not isinstance(value[name], bool):
             raise ConfigurationError(f"settings.STATICWRAP['build'][{name!r}] = {value[name]!r}: give True or False")
     # Checked now, not when collectstatic reaches the end of its copying.
