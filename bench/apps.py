@@ -46,6 +46,17 @@ def _staticwrap(static_dir: str) -> WSGIApplication:
     return StaticWrap(bare_app, static_dir, prefix=PREFIX)
 
 
+def hash_cache_path(static_dir: str) -> str:
+    """The ``hash_cache`` file of a tree: beside it, not in it (it must not be served)."""
+    return static_dir.rstrip("/") + ".hash-cache"
+
+
+def _staticwrap_hash_cache(static_dir: str) -> WSGIApplication:
+    from staticwrap import StaticWrap
+
+    return StaticWrap(bare_app, static_dir, prefix=PREFIX, hash_cache=hash_cache_path(static_dir))
+
+
 def _whitenoise(static_dir: str) -> WSGIApplication:
     from whitenoise import WhiteNoise
 
@@ -84,6 +95,10 @@ _MIDDLEWARE = frozenset({FILES, BR, CONDITIONAL, RANGE, PASS})
 
 STATICWRAP = Contender("staticwrap", "staticwrap", _MIDDLEWARE, _staticwrap, "staticwrap")
 STATICWRAP_AGAIN = Contender("staticwrap-again", "staticwrap (again)", _MIDDLEWARE, _staticwrap, "staticwrap")
+#: Startup only: a restart with the hash cache that an earlier start wrote (bench.startup warms it).
+STATICWRAP_HASH_CACHE = Contender(
+    "staticwrap-hash-cache", "staticwrap, hash cache warm", _MIDDLEWARE, _staticwrap_hash_cache, "staticwrap"
+)
 WHITENOISE = Contender("whitenoise", "WhiteNoise", _MIDDLEWARE, _whitenoise, "whitenoise")
 WERKZEUG = Contender("werkzeug", "Werkzeug SharedData", frozenset({FILES, CONDITIONAL, PASS}), _werkzeug, "werkzeug")
 BARE = Contender("bare", "bare app", frozenset({PASS, FLOOR}), _bare)
@@ -91,7 +106,7 @@ NGINX = Contender("nginx", "nginx", frozenset({FILES, BR, CONDITIONAL, RANGE}))
 
 #: The WSGI contenders, in table order.
 WSGI_CONTENDERS = (STATICWRAP, STATICWRAP_AGAIN, WHITENOISE, WERKZEUG, BARE)
-BY_KEY = {contender.key: contender for contender in (*WSGI_CONTENDERS, NGINX)}
+BY_KEY = {contender.key: contender for contender in (*WSGI_CONTENDERS, STATICWRAP_HASH_CACHE, NGINX)}
 
 
 def build(key: str, static_dir: str) -> WSGIApplication:

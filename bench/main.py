@@ -20,7 +20,16 @@ from pathlib import Path
 from types import FrameType
 
 from . import inprocess, machine, nginx, startup, trees, wire
-from .apps import STATICWRAP, STATICWRAP_AGAIN, WERKZEUG, WHITENOISE, WSGI_CONTENDERS, Contender, available
+from .apps import (
+    STATICWRAP,
+    STATICWRAP_AGAIN,
+    STATICWRAP_HASH_CACHE,
+    WERKZEUG,
+    WHITENOISE,
+    WSGI_CONTENDERS,
+    Contender,
+    available,
+)
 from .report import Report
 from .results import Grid
 from .scenarios import BR_30K, HIT_1K, RANGE_20M, WIRE, Scenario
@@ -112,6 +121,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         startup_contenders = [
             c for c in contenders if c.key in {STATICWRAP.key, STATICWRAP_AGAIN.key, WHITENOISE.key, WERKZEUG.key}
         ]
+        startup_contenders.insert(2, STATICWRAP_HASH_CACHE)
         report.startup = startup.run(startup_trees, startup_contenders, rounds=mode.startup_rounds, progress=progress)
         report.startup_contenders = startup_contenders
         report.startup_info = _startup_info(startup_trees, mode)

@@ -39,8 +39,13 @@ class Digest(NamedTuple):
 
     @property
     def tag(self) -> str:
-        """A short, URL- and ETag-safe text of the hash (128 bits of base64url)."""
-        return base64.urlsafe_b64encode(self.sha256[:16]).rstrip(b"=").decode("ascii")
+        """A short, URL- and ETag-safe text of the hash (see :func:`tag_of`)."""
+        return tag_of(self.sha256)
+
+
+def tag_of(sha256: bytes) -> str:
+    """A short, URL- and ETag-safe text of a SHA-256 (128 bits of base64url)."""
+    return base64.urlsafe_b64encode(sha256[:16]).rstrip(b"=").decode("ascii")
 
 
 def digest_bytes(data: bytes) -> Digest:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import inspect
+import os
 import re
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
@@ -101,6 +102,7 @@ class Config:
     not_found: str | None = None
     dictionaries: bool = False
     base_url: str | None = None
+    hash_cache: str | None = None
 
     @classmethod
     def from_options(
@@ -123,6 +125,7 @@ class Config:
         not_found: str | None = None,
         dictionaries: bool = False,
         base_url: str | None = None,
+        hash_cache: str | os.PathLike[str] | None = None,
     ) -> Config:
         """Check every option and raise :class:`ConfigurationError` naming the first bad one.
 
@@ -171,6 +174,10 @@ class Config:
             :meth:`~staticwrap.StaticWrap.url` and the template helpers give
             full URLs on it, ``https://cdn.example.com/static/app.<hash>.js``
             for a root at ``/static/``.
+        :param hash_cache: a file in which to keep the content hashes of the
+            files scanned, so that the next start (a restart, a worker
+            process) reads only the files changed since; ``None`` for none.
+            See :mod:`staticwrap.hashcache`.
         """
         if max_age is not None and (isinstance(max_age, bool) or not isinstance(max_age, int) or max_age < 0):
             raise ConfigurationError.bad_value(
@@ -221,6 +228,7 @@ class Config:
             not_found=_not_found(not_found),
             dictionaries=dictionaries,
             base_url=_base_url(base_url),
+            hash_cache=_hash_cache(hash_cache),
         )
 
     @classmethod
@@ -351,6 +359,20 @@ def _base_url(base_url: str | None) -> str | None:
             + python_only(", or None"),
         )
     return base_url if base_url.endswith("/") else base_url + "/"
+
+
+def _hash_cache(hash_cache: str | os.PathLike[str] | None) -> str | None:
+    if hash_cache is None:
+        return None
+    path = os.fspath(hash_cache) if isinstance(hash_cache, (str, os.PathLike)) else None
+    if not isinstance(path, str) or not path or "\x00" in path or os.path.isdir(path):
+        raise ConfigurationError.bad_value(
+            "hash_cache",
+            hash_cache,
+            "give the path of a file to keep the hashes in, such as '/var/cache/mysite/staticwrap-hashes.json'"
+            + python_only(", or None"),
+        )
+    return os.path.abspath(path)
 
 
 def _media_type_overrides(mimetypes: Mapping[str, str] | None) -> Mapping[str, str]:

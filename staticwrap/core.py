@@ -209,21 +209,24 @@ class StaticCore:
             if body is None and not may_block:
                 return NEEDS_DISK
             stale: Unusable | None = None
-            if not plan.segments or request.method == "HEAD":
+            if body is None and self._memory is not None:
+                # Also for a response without a body: a body dropped by a
+                # change the stat below cannot see (bytes rewritten in place
+                # with size and mtime kept) is found changed by its hash here.
+                loaded = self._memory.load(variant, original)
+                if isinstance(loaded, Unusable):
+                    stale = loaded
+                else:
+                    body = loaded
+            if stale is None and (not plan.segments or request.method == "HEAD"):
                 # No body to read, but the answer (a 304 above all) must not
                 # come from an index entry whose file has changed.
                 if body is not None or (stale := _check_files(variant.file, original)) is None:
                     return Answer(plan.status, plan.headers)
-            else:
-                if body is None and self._memory is not None:
-                    loaded = self._memory.load(variant, original)
-                    if isinstance(loaded, Unusable):
-                        stale = loaded
-                    else:
-                        body = loaded
+            elif stale is None:
                 if body is not None:
                     return Answer(plan.status, plan.headers, memory_body(body, plan.segments))
-                if stale is None and original is not None:
+                if original is not None:
                     stale = check_fresh(original)
                 if stale is None:
                     opened = open_checked(variant.file)

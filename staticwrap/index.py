@@ -38,6 +38,7 @@ from .facts import (
     trusted,
     unchanged,
 )
+from .hashcache import HashCache, RootHashes
 from .manifest import FileRecord, read_manifest
 from .mediatypes import DEFAULT_MEDIA_TYPES, lookup_media_type, sniff_media_type, with_charset
 from .negotiation import IDENTITY, SERVER_ORDER
@@ -151,6 +152,8 @@ class Index:
         self._shared: dict[tuple[str, str], tuple[str, str]] = {}
         self._numbers: dict[int, int] = {}
         self._settling = Settling()
+        # During a scan with the hash_cache option: the cached hashes of the root's files.
+        self._hashes: RootHashes | None = None
 
     # -- building ---------------------------------------------------------
 
@@ -182,7 +185,14 @@ class Index:
             self.roots.append(root)
         else:
             refused: Refused = Counter()
-            entries = list(self._scan(root, refused))
+            if self.config.hash_cache is not None:
+                self._hashes = HashCache(self.config.hash_cache).for_root(root.real_path)
+            try:
+                entries = list(self._scan(root, refused))
+                if self._hashes is not None:
+                    self._hashes.save()
+            finally:
+                self._hashes = None  # its entries are not needed after the scan
             if not entries:
                 why = describe_refusals(refused)
                 why = f"every entry was refused: {why}" if why else "it holds no file"
@@ -258,10 +268,13 @@ class Index:
         record = trusted(root.manifest.outputs.get(relative), found.stat)
         digest: codings.Digest | None = None
         numbers = self._numbers if scanning else None
+        hashes = self._hashes if scanning else None
+        head: bytes | None = None  # the first bytes, to sniff the media type with
         if record is None or record.etag is None:
-            if (digest := hash_found(found, self._settling)) is None:
+            if (digest := self._digest(found, hashes)) is None:
                 return None
             tag = digest.tag
+            head = digest.head or None  # empty for a cached digest (or an empty file): read if needed
         else:
             tag = record.etag
         files = {IDENTITY: file_facts(found, tag, numbers)}
@@ -273,12 +286,18 @@ class Index:
             if built is not None and trusted(record, candidate.stat, built.size) is not None:
                 files[coding] = file_facts(candidate, built.etag, numbers)
                 continue
-            if digest is None and (digest := hash_found(found, self._settling)) is None:
+            if digest is None and (digest := self._digest(found, hashes)) is None:
                 return None
+            known = hashes.decodes_to(candidate.stat, coding, digest.sha256) if hashes is not None else None
+            if known is not None:  # checked at an earlier start, and unchanged since
+                files[coding] = file_facts(candidate, codings.tag_of(known), numbers)
+                continue
             check = codings.check_sibling(candidate.path, coding, digest, found.stat.st_size)
             if check.digest is None:
                 warn(f"{candidate.path} is not served as the {coding} coding of {found.path}: {check.problem}")
                 continue
+            if hashes is not None:
+                hashes.remember(candidate.stat, check.digest.sha256, coding, digest.sha256)
             files[coding] = file_facts(candidate, check.digest.tag, numbers)
         deltas: dict[bytes, FileFacts] = {}
         dictionary = None
@@ -290,7 +309,7 @@ class Index:
         asset = build_asset(
             url,
             files,
-            content_type=self._content_type(name, found, digest),
+            content_type=self._content_type(name, found, head),
             last_modified=last_modified(found.stat),
             immutable=test is not None and (relative in root.manifest.hashed_names or test(url, found.path)),
             config=self.config,
@@ -359,11 +378,24 @@ class Index:
         finally:
             self._sweep_lock.release()
 
-    def _content_type(self, name: str, found: Found, digest: codings.Digest | None) -> str:
+    def _digest(self, found: Found, hashes: RootHashes | None) -> codings.Digest | None:
+        """The digest of a found file: from the hash cache (with no head) if it has it, else read."""
+        if hashes is not None:
+            sha256 = hashes.sha256(found.stat)
+            if sha256 is not None:
+                return codings.Digest(sha256, b"")
+        digest = hash_found(found, self._settling)
+        if digest is not None and hashes is not None:
+            hashes.remember(found.stat, digest.sha256)
+        return digest
+
+    def _content_type(self, name: str, found: Found, head: bytes | None) -> str:
+        """The Content-Type of a file: by its name, else sniffed from ``head`` (read now if ``None``)."""
         media_type = lookup_media_type(name, self._media_types)
         if media_type is not None:
             return with_charset(media_type, self.config.charset)
-        head = digest.head if digest is not None else read_head(found)
+        if head is None:
+            head = read_head(found)
         media_type = sniff_media_type(head, name)
         if media_type.startswith("text/"):
             # libmagic names the type, not the encoding: only claim the

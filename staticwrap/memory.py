@@ -37,7 +37,7 @@ from collections.abc import Sequence
 from typing import NamedTuple
 
 from .asset import FileFacts, Variant
-from .body import Unusable, check_fresh, open_checked
+from .body import Stale, Unusable, check_fresh, open_checked
 from .codings import digest_bytes
 from .config import Config
 from .tree import Root
@@ -138,10 +138,10 @@ class BodyCache:
         ``original`` is the identity file a coded variant was checked
         against: the variant is served only while that file is still the one
         indexed. ``None`` when the file is not to be kept (too large, budget
-        or watches spent, not watchable, being loaded by another thread, or
-        not matching its hash): the caller serves it from disk as usual. A
-        :class:`~staticwrap.body.Stale` when the file, or its original, is not
-        the one indexed, :class:`~staticwrap.body.Unavailable` when it cannot
+        or watches spent, not watchable, or being loaded by another thread):
+        the caller serves it from disk as usual. A :class:`~staticwrap.body.Stale` when the file, or its
+        original, is not the one indexed (its bytes not those hashed
+        included), :class:`~staticwrap.body.Unavailable` when it cannot
         be opened now. The bytes returned are
         always the indexed ones, checked against the hash.
         """
@@ -175,13 +175,14 @@ class BodyCache:
         with opened:
             data = opened.read()
         if len(data) != size or digest_bytes(data).tag != facts.digest:
-            # Not the bytes the ETag was made from: a manifest whose etag is
-            # not the documented hash, or a file rewritten in place with its
-            # size and mtime kept. Such a body is never cached (nor read
-            # again to try): it is served from disk as if there were no cache.
+            # Not the bytes the ETag was made from: a file rewritten in place
+            # with its size, inode and mtime kept (a stat cannot tell; its
+            # watch told), or a manifest whose etag is not the documented
+            # hash. Never cached: the file is re-indexed (Stale), which hashes
+            # it anew (index.refresh), so the bytes get the ETag that is theirs.
             self._unregister(id(variant))
             variant.cacheable = False
-            return None
+            return Stale.CHANGED
         self._watcher.sync()  # deliver the events of changes made while it was read
         with self._watcher.lock:
             # Still registered: no event touched its path since before it was
@@ -204,7 +205,7 @@ class BodyCache:
             watcher = self._watcher
             # syncing: another thread has read events that it has not yet
             # delivered; sync() waits for it (the watcher's lock).
-            if watcher.pending(0) or watcher.syncing:
+            if watcher.pending(0, 1) or watcher.syncing:
                 watcher.sync()
         return variant.body
 

@@ -105,7 +105,7 @@ class StaticWrap(StaticCore):
             # epoll_wait(2)), and none is being delivered by another thread
             # that has read it already. Only then is the body read: read
             # before, it could be one that the news drops.
-            if variant.body is not None and not WATCHER.pending(0) and not WATCHER.syncing:
+            if variant.body is not None and not WATCHER.pending(0, 1) and not WATCHER.syncing:
                 body = variant.body  # None if dropped meanwhile: the full path reads the disk
                 if body is not None:
                     tag = get("HTTP_IF_NONE_MATCH")

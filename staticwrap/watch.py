@@ -166,7 +166,10 @@ class Watcher:
         # epoll, not poll: a select.poll object refuses two threads polling
         # it at once, and a threaded server's requests do.
         self._epoll = select.epoll()
-        #: ``pending(0)`` is true when events wait to be read by :meth:`sync`.
+        #: ``pending(0, 1)`` is true when events wait to be read by :meth:`sync`.
+        #: Call it with ``maxevents=1``: one is all it takes to know, and
+        #: CPython allocates room for ``maxevents`` events on every call
+        #: (1,023 of them, 12 KiB, when it is not given).
         self.pending = self._epoll.poll
 
     @property
