@@ -90,9 +90,11 @@ def path_info_of(url: str) -> str:
     PEP 3333 carries the path's bytes as latin-1 text, and the index names
     files by their UTF-8 text: keying a second table by the latin-1 form lets
     a request be looked up with no decoding, and a path that is not UTF-8
-    simply matches nothing.
+    simply matches nothing. So does a path holding a lone surrogate (a str
+    an ASGI server or middleware decoded with ``surrogateescape``): it is
+    encoded as such (``surrogatepass``), never UTF-8 text, rather than raise.
     """
-    return url if url.isascii() else url.encode("utf-8").decode("latin-1")
+    return url if url.isascii() else url.encode("utf-8", "surrogatepass").decode("latin-1")
 
 
 def url_of(path_info: str) -> str | None:
