@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from staticwrap._types import HeaderList
-from staticwrap.manifest import STATICWRAP_MANIFEST
+from staticwrap.manifest import STATICWRAP_MANIFEST, relative_name
 
 #: The key of the record in the store's ``staticwrap.json``.
 RECORD_KEY = "published"
@@ -176,9 +176,28 @@ def published_record(manifest: bytes | None) -> dict[str, tuple[str, str]] | Non
     try:
         data = json.loads(manifest)
         record = data[RECORD_KEY]
-        return {str(key): (str(entry[0]), str(entry[1])) for key, entry in record.items() if isinstance(entry, list)}
+        return {
+            key: (str(entry[0]), str(entry[1]))
+            for key, entry in record.items()
+            if isinstance(entry, list) and _publishable(key)
+        }
     except (ValueError, TypeError, KeyError, IndexError, AttributeError):
         return None
+
+
+def _publishable(key: object) -> bool:
+    """Whether a recorded key is one a publish could have written: a normalised path inside the prefix.
+
+    A publish writes only the tree's own relative paths. Any other key in
+    the store's record (``../x``, ``/x``, ``a//b``...) was put there by
+    someone else, and deleting ``prefix + key`` could reach outside the
+    prefix on a store or proxy that resolves dot segments: it is ignored.
+    """
+    try:
+        relative_name(key)
+    except ValueError:
+        return False
+    return True
 
 
 def published_manifest(manifest: bytes, objects: Sequence[LocalObject]) -> bytes:
