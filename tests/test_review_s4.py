@@ -6,13 +6,21 @@ import asyncio
 import base64
 import hashlib
 import json
+import os
+import warnings
 from pathlib import Path
+
+import brotli
 
 import pytest
 
+from staticwrap import StaticWrap
 from staticwrap.asgi import StaticWrapASGI
+from staticwrap.errors import StaticwrapWarning
 from staticwrap.publish.plan import LocalObject, plan_publish
+from tests.conftest import call
 from tests.test_asgi import downstream_asgi, drive, make_scope
+from tests.test_dictionaries import DCZ_ACCEPT, Deployed, _decode
 
 # -- ASGI: a scope path the index cannot hold ---------------------------------------------------------
 
@@ -57,3 +65,41 @@ def test_a_hostile_store_record_never_makes_publish_delete_a_key_it_could_not_ha
     remote = json.dumps({"version": 2, "files": {}, "published": {hostile: ["x", "y"], "old.js": ["x", "y"]}})
     plan = plan_publish(objects, manifest, remote.encode())
     assert plan.deletions == ("old.js",)
+
+
+# -- dictionaries under autorefresh: a delta file that changed after it was served -------------------
+
+
+@pytest.mark.parametrize("change", ["removed", "rewritten", "touched"])
+def test_autorefresh_serves_a_file_whose_delta_changed_on_disk(tmp_path: Path, change: str) -> None:
+    # Autorefresh reused the asset while its identity and coded siblings were
+    # unchanged, never looking at its dcz files: once one changed, each
+    # request found the delta stale, could not refresh, and passed the
+    # request on (a 404 here) for as long as the process ran.
+    site = Deployed(tmp_path)
+    app = StaticWrap(None, site.dest, prefix="/static/", dictionaries=True, autorefresh=True)
+    offer = {"Accept-Encoding": DCZ_ACCEPT, "Available-Dictionary": site.offer}
+    assert call(app, site.new_url, offer).header("Content-Encoding") == "dcz"
+    if change == "removed":
+        site.delta_path.unlink()
+    elif change == "rewritten":
+        site.delta_path.write_bytes(site.delta[:40] + bytes(len(site.delta) - 40))
+    else:
+        os.utime(site.delta_path, (1_000, 1_000))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", StaticwrapWarning)  # "not served as the dcz delta" for the rewritten one
+        for _ in range(2):
+            result = call(app, site.new_url, offer)
+            assert result.code == 200
+            coding = result.header("Content-Encoding")
+            decoded = decoded_body(result.body, coding, site)
+            assert decoded == site.new
+
+
+def decoded_body(body: bytes, coding: str | None, site: Deployed) -> bytes:
+    """The bytes a client gets from ``body`` sent with ``coding``: the delta with the old file, or brotli."""
+    if coding == "dcz":
+        return _decode(body, site.old)
+    assert coding == "br"
+    decoded: bytes = brotli.decompress(body)
+    return decoded
