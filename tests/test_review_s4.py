@@ -103,3 +103,14 @@ def decoded_body(body: bytes, coding: str | None, site: Deployed) -> bytes:
     assert coding == "br"
     decoded: bytes = brotli.decompress(body)
     return decoded
+
+
+@pytest.mark.parametrize("hostile", [b"[" * 100_000, b'{"published": ' + b"[" * 100_000])
+def test_a_deeply_nested_store_manifest_is_an_unreadable_one(hostile: bytes) -> None:
+    # json.loads raises RecursionError (not a ValueError) on deep nesting: the
+    # publish crashed with a traceback instead of treating the manifest as
+    # unreadable (upload everything, delete nothing).
+    data = b"console.log(1)\n"
+    objects = [LocalObject("app.js", "/tree/app.js", len(data), _sha(data), [], immutable=False)]
+    plan = plan_publish(objects, json.dumps({"version": 2, "files": {}}).encode(), hostile)
+    assert (plan.recorded, [upload.key for upload in plan.uploads], plan.deletions) == (False, ["app.js"], ())

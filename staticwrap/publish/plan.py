@@ -181,7 +181,8 @@ def published_record(manifest: bytes | None) -> dict[str, tuple[str, str]] | Non
             for key, entry in record.items()
             if isinstance(entry, list) and _publishable(key)
         }
-    except (ValueError, TypeError, KeyError, IndexError, AttributeError):
+    # RecursionError: json.loads on a deeply nested text.
+    except (ValueError, TypeError, KeyError, IndexError, AttributeError, RecursionError):
         return None
 
 
