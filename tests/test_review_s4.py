@@ -17,10 +17,13 @@ import pytest
 from staticwrap import StaticWrap
 from staticwrap.asgi import StaticWrapASGI
 from staticwrap.errors import StaticwrapWarning
+from staticwrap.publish import publish
 from staticwrap.publish.plan import LocalObject, plan_publish
 from tests.conftest import call
 from tests.test_asgi import downstream_asgi, drive, make_scope
+from tests.object_stores import client
 from tests.test_dictionaries import DCZ_ACCEPT, Deployed, _decode
+from tests.test_publish import bucket, built, endpoint, stored
 
 # -- ASGI: a scope path the index cannot hold ---------------------------------------------------------
 
@@ -114,3 +117,30 @@ def test_a_deeply_nested_store_manifest_is_an_unreadable_one(hostile: bytes) -> 
     objects = [LocalObject("app.js", "/tree/app.js", len(data), _sha(data), [], immutable=False)]
     plan = plan_publish(objects, json.dumps({"version": 2, "files": {}}).encode(), hostile)
     assert (plan.recorded, [upload.key for upload in plan.uploads], plan.deletions) == (False, ["app.js"], ())
+
+
+def test_publish_never_deletes_an_object_a_kept_generation_of_the_tree_lists(
+    tmp_path: Path, endpoint: str, bucket: str
+) -> None:
+    # The deletions were "recorded minus read from the tree": a file of a
+    # kept generation that the tree's index did not serve this time (removed
+    # from a restored DEST, unreadable, replaced by a special file) had its
+    # object deleted, though the manifest stored just before lists it and the
+    # pages of that generation still name it.
+    made, _ = client(endpoint)
+    dest = built(tmp_path, 1)
+    first = json.loads((dest / "staticwrap.json").read_text())["files"]["css/style0.css"]["hashed"]
+    publish(dest, f"s3://{bucket}/static/", client=made)
+    built(tmp_path, 2)  # keeps the first generation (keep=3 by default)
+    manifest = json.loads((dest / "staticwrap.json").read_text())
+    # An earlier generation lists a record in full, or the hashed name of one a newer generation wrote.
+    listed = {
+        entry if isinstance(entry, str) else entry["hashed"]
+        for generation in manifest["previous"]
+        for entry in generation["files"].values()
+    }
+    assert first in listed
+    for path in dest.glob(first + "*"):
+        path.unlink()  # the old generation's file is gone from this copy of DEST
+    result = publish(dest, f"s3://{bucket}/static/", client=made)
+    assert first in stored(endpoint, bucket), result.plan.deletions
