@@ -8,10 +8,10 @@ import hashlib
 import json
 import os
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 
 import brotli
-
 import pytest
 
 from staticwrap import StaticWrap
@@ -20,10 +20,10 @@ from staticwrap.errors import StaticwrapWarning
 from staticwrap.publish import publish
 from staticwrap.publish.plan import LocalObject, plan_publish
 from tests.conftest import call
+from tests.object_stores import client, moto_server
 from tests.test_asgi import downstream_asgi, drive, make_scope
-from tests.object_stores import client
 from tests.test_dictionaries import DCZ_ACCEPT, Deployed, _decode
-from tests.test_publish import bucket, built, endpoint, stored
+from tests.test_publish import built, stored
 
 # -- ASGI: a scope path the index cannot hold ---------------------------------------------------------
 
@@ -119,15 +119,21 @@ def test_a_deeply_nested_store_manifest_is_an_unreadable_one(hostile: bytes) -> 
     assert (plan.recorded, [upload.key for upload in plan.uploads], plan.deletions) == (False, ["app.js"], ())
 
 
-def test_publish_never_deletes_an_object_a_kept_generation_of_the_tree_lists(
-    tmp_path: Path, endpoint: str, bucket: str
-) -> None:
+@pytest.fixture(scope="module")
+def moto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    with moto_server(tmp_path_factory.mktemp("moto")) as url:
+        yield url
+
+
+def test_publish_never_deletes_an_object_a_kept_generation_of_the_tree_lists(tmp_path: Path, moto: str) -> None:
     # The deletions were "recorded minus read from the tree": a file of a
     # kept generation that the tree's index did not serve this time (removed
     # from a restored DEST, unreadable, replaced by a special file) had its
     # object deleted, though the manifest stored just before lists it and the
     # pages of that generation still name it.
+    endpoint, bucket = moto, "kept-generation"
     made, _ = client(endpoint)
+    made.create_bucket(Bucket=bucket)
     dest = built(tmp_path, 1)
     first = json.loads((dest / "staticwrap.json").read_text())["files"]["css/style0.css"]["hashed"]
     publish(dest, f"s3://{bucket}/static/", client=made)
