@@ -11,6 +11,7 @@ import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
+import botocore.exceptions
 import brotli
 import pytest
 
@@ -19,6 +20,7 @@ from staticwrap.asgi import StaticWrapASGI
 from staticwrap.errors import StaticwrapWarning
 from staticwrap.publish import publish
 from staticwrap.publish.plan import LocalObject, plan_publish
+from staticwrap.publish.store import describe
 from tests.conftest import call
 from tests.object_stores import client, moto_server
 from tests.test_asgi import downstream_asgi, drive, make_scope
@@ -150,3 +152,16 @@ def test_publish_never_deletes_an_object_a_kept_generation_of_the_tree_lists(tmp
         path.unlink()  # the old generation's file is gone from this copy of DEST
     result = publish(dest, f"s3://{bucket}/static/", client=made)
     assert first in stored(endpoint, bucket), result.plan.deletions
+
+
+def test_a_refused_read_of_the_store_manifest_names_s3_list_bucket() -> None:
+    # AWS S3 answers GetObject of a missing key with 403 AccessDenied, not 404,
+    # when the credentials lack s3:ListBucket on the bucket (GetObject API
+    # reference). The first publish to a prefix reads a staticwrap.json that
+    # is not there yet: with exactly the policy the message recommended, it
+    # failed with that same advice.
+    error = botocore.exceptions.ClientError(
+        {"Error": {"Code": "AccessDenied", "Message": "Access Denied"}}, "GetObject"
+    )
+    message = describe(error, "s3:GetObject", "my-site", "static/staticwrap.json", None)
+    assert "s3:ListBucket on arn:aws:s3:::my-site" in message
