@@ -91,9 +91,11 @@ def path_info_of(url: str) -> str:
     PEP 3333 carries the path's bytes as latin-1 text, and the index names
     files by their UTF-8 text: keying a second table by the latin-1 form lets
     a request be looked up with no decoding, and a path that is not UTF-8
-    simply matches nothing.
+    simply matches nothing. So does a path holding a lone surrogate (a str
+    an ASGI server or middleware decoded with ``surrogateescape``): it is
+    encoded as such (``surrogatepass``), never UTF-8 text, rather than raise.
     """
-    return url if url.isascii() else url.encode("utf-8").decode("latin-1")
+    return url if url.isascii() else url.encode("utf-8", "surrogatepass").decode("latin-1")
 
 
 def url_of(path_info: str) -> str | None:
@@ -260,7 +262,7 @@ class Index:
             if candidate.stat.st_size < found.stat.st_size:  # else sending it saves nothing
                 candidates[coding] = candidate
         cached = self._built.get(url)
-        if cached is not None and unchanged(cached, found, candidates):
+        if cached is not None and unchanged(cached, found, candidates) and _deltas_unchanged(cached, sibling):
             return cached
         relative = url[len(root.prefix) :]
         # A file the build described, still with the size and mtime it wrote,
@@ -617,6 +619,19 @@ def _use_as_dictionary(url: str, tag: str) -> str | None:
     sha256_start = base64.urlsafe_b64decode(tag + "=" * (-len(tag) % 4)).hex()
     pattern = match_pattern(url, sha256_start[:HASH_LENGTH])
     return None if pattern is None else format_use_as_dictionary(pattern)
+
+
+def _deltas_unchanged(asset: Asset, sibling: SiblingLookup) -> bool:
+    """Whether every ``dcz`` file of ``asset`` is still on disk as indexed (a stat each).
+
+    Autorefresh reuses an asset only then: one whose delta changed would be
+    found stale by every request, and never built again.
+    """
+    for delta in asset.deltas.values():
+        candidate = sibling(os.path.basename(delta.file.path))
+        if candidate is None or not delta.file.matches(candidate.stat):
+            return False
+    return True
 
 
 def _still_there(asset: Asset) -> bool:

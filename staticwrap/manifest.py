@@ -96,7 +96,7 @@ class DeltaRecord:
 
     @classmethod
     def from_json(cls, data: Any) -> DeltaRecord:
-        return cls(_relative(data["dictionary"]), int(data["size"]), str(data["etag"]))
+        return cls(relative_name(data["dictionary"]), int(data["size"]), str(data["etag"]))
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,7 +128,7 @@ class FileRecord:
     def from_json(cls, data: Any) -> FileRecord:
         variants = {str(c): VariantRecord(int(v["size"]), str(v["etag"])) for c, v in data.get("variants", {}).items()}
         return cls(
-            hashed=_relative(data["hashed"]),
+            hashed=relative_name(data["hashed"]),
             size=_optional(data, "size", int),
             mtime=_optional(data, "mtime", int),
             integrity=_optional(data, "integrity", str),
@@ -147,7 +147,7 @@ def _sha256_hex(key: Any) -> str:
     return key
 
 
-def _relative(name: Any) -> str:
+def relative_name(name: Any) -> str:
     """A manifest name: a relative, normalised, ``/``-separated path inside its directory.
 
     Anything else ("../x", "/etc/x", "a\\b", "a//b") is refused: a build
@@ -262,7 +262,7 @@ def _staticwrap_manifest(data: Any, path: str) -> Manifest:
     version = data.get("version")
     if version not in _READABLE_VERSIONS or isinstance(version, bool):
         raise ValueError(f"unsupported version {version!r}, expected {MANIFEST_VERSION}")
-    files = {_relative(name): FileRecord.from_json(entry) for name, entry in data["files"].items()}
+    files = {relative_name(name): FileRecord.from_json(entry) for name, entry in data["files"].items()}
     if version == 1:
         # No build time recorded: the file's own is when that build ended.
         return Manifest.of(files, built=int(os.stat(path).st_mtime))
@@ -270,7 +270,7 @@ def _staticwrap_manifest(data: Any, path: str) -> Manifest:
     records = {record.hashed: record for record in files.values()}
     previous = []
     for generation in data.get("previous", []):
-        listed = {_relative(name): _listed(entry, records) for name, entry in generation["files"].items()}
+        listed = {relative_name(name): _listed(entry, records) for name, entry in generation["files"].items()}
         previous.append(Generation(_required(generation, "built", int), listed))
     return Manifest.of(files, built=built, previous=previous)
 
@@ -278,7 +278,7 @@ def _staticwrap_manifest(data: Any, path: str) -> Manifest:
 def _listed(entry: Any, records: dict[str, FileRecord]) -> FileRecord:
     """A record of an earlier generation: in full, or the hashed name of one a newer generation wrote."""
     if isinstance(entry, str):
-        return records[_relative(entry)]
+        return records[relative_name(entry)]
     record = FileRecord.from_json(entry)
     records.setdefault(record.hashed, record)
     return record

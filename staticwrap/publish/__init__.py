@@ -25,10 +25,10 @@ from typing import Any
 
 from staticwrap.config import Config
 from staticwrap.errors import ConfigurationError
-from staticwrap.manifest import STATICWRAP_MANIFEST
+from staticwrap.manifest import STATICWRAP_MANIFEST, read_manifest
 
 from .local import read_tree
-from .plan import Plan, Upload, plan_publish
+from .plan import Plan, Upload, kept_keys, plan_publish
 from .store import PublishError, Store, make_client, parse_location
 
 __all__ = ["PublishError", "PublishResult", "publish"]
@@ -114,7 +114,8 @@ def publish(
         client = make_client(endpoint_url=endpoint_url, region=region, jobs=jobs)
     objects, manifest = read_tree(root, options, jobs=jobs, config=config)
     store = Store(client, bucket, prefix, checksum=checksum)
-    plan = plan_publish(objects, manifest, store.read(STATICWRAP_MANIFEST), prune=prune)
+    kept = kept_keys(read_manifest(root))
+    plan = plan_publish(objects, manifest, store.read(STATICWRAP_MANIFEST), prune=prune, kept=kept)
     if dry_run:
         return PublishResult(store.location, plan, 0, len(plan.skipped), 0, 0, time.monotonic() - started, True)
     written = _upload(store, plan, jobs, progress)

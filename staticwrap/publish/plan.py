@@ -26,12 +26,13 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from staticwrap._types import HeaderList
-from staticwrap.manifest import STATICWRAP_MANIFEST
+from staticwrap.codings import WRITTEN_SUFFIXES
+from staticwrap.manifest import STATICWRAP_MANIFEST, Manifest, relative_name
 
 #: The key of the record in the store's ``staticwrap.json``.
 RECORD_KEY = "published"
@@ -176,9 +177,29 @@ def published_record(manifest: bytes | None) -> dict[str, tuple[str, str]] | Non
     try:
         data = json.loads(manifest)
         record = data[RECORD_KEY]
-        return {str(key): (str(entry[0]), str(entry[1])) for key, entry in record.items() if isinstance(entry, list)}
-    except (ValueError, TypeError, KeyError, IndexError, AttributeError):
+        return {
+            key: (str(entry[0]), str(entry[1]))
+            for key, entry in record.items()
+            if isinstance(entry, list) and _publishable(key)
+        }
+    # RecursionError: json.loads on a deeply nested text.
+    except (ValueError, TypeError, KeyError, IndexError, AttributeError, RecursionError):
         return None
+
+
+def _publishable(key: object) -> bool:
+    """Whether a recorded key is one a publish could have written: a normalised path inside the prefix.
+
+    A publish writes only the tree's own relative paths. Any other key in
+    the store's record (``../x``, ``/x``, ``a//b``...) was put there by
+    someone else, and deleting ``prefix + key`` could reach outside the
+    prefix on a store or proxy that resolves dot segments: it is ignored.
+    """
+    try:
+        relative_name(key)
+    except ValueError:
+        return False
+    return True
 
 
 def published_manifest(manifest: bytes, objects: Sequence[LocalObject]) -> bytes:
@@ -198,11 +219,20 @@ def published_manifest(manifest: bytes, objects: Sequence[LocalObject]) -> bytes
     return ("{\n" + header + f',\n "{RECORD_KEY}": {{\n' + entries + "\n }\n}\n").encode("utf-8")
 
 
-def plan_publish(objects: Sequence[LocalObject], manifest: bytes, remote: bytes | None, *, prune: bool = True) -> Plan:
+def plan_publish(
+    objects: Sequence[LocalObject],
+    manifest: bytes,
+    remote: bytes | None,
+    *,
+    prune: bool = True,
+    kept: Collection[str] = (),
+) -> Plan:
     """The plan that makes the store hold ``objects`` and the tree's ``manifest``.
 
     ``remote`` is the store's ``staticwrap.json`` as read (``None``: there is
-    none). ``prune=False`` deletes nothing.
+    none). ``prune=False`` deletes nothing. ``kept``: the keys a generation
+    of the tree's manifest lists (:func:`kept_keys`), never deleted, even
+    when the tree did not give their file this time.
     """
     record = published_record(remote)
     known = record or {}
@@ -229,9 +259,20 @@ def plan_publish(objects: Sequence[LocalObject], manifest: bytes, remote: bytes 
             conditional=False,
             body=text,
         )
-    listed = {item.key for item in objects} | {STATICWRAP_MANIFEST}
+    # A kept generation's key stays while its pages may be in use, even if
+    # its file was not read from this copy of the tree (gone, unreadable).
+    listed = {item.key for item in objects} | {STATICWRAP_MANIFEST} | set(kept)
     deletions = sorted(set(known) - listed) if prune else []
     return Plan(tuple(uploads), manifest_upload, tuple(skipped), tuple(deletions), recorded=record is not None)
+
+
+def kept_keys(manifest: Manifest) -> set[str]:
+    """Every key the generations of a tree's manifest list: each output (hashed or logical name) and its codings."""
+    keys: set[str] = set()
+    for name, record in manifest.outputs.items():
+        keys.add(name)
+        keys.update(name + WRITTEN_SUFFIXES[coding] for coding in record.variants if coding in WRITTEN_SUFFIXES)
+    return keys
 
 
 def checksum(sha256: bytes) -> str:

@@ -199,7 +199,10 @@ def describe(error: Exception, action: str, bucket: str, key: str, client: Any) 
     if code in {"AccessDenied", "403", "AllAccessDisabled"}:
         return (
             f"permission refused for {action} on {target} ({code}): grant s3:GetObject, s3:PutObject and "
-            f"s3:DeleteObject on arn:aws:s3:::{bucket}/* to these credentials"
+            f"s3:DeleteObject on arn:aws:s3:::{bucket}/*, and s3:ListBucket on arn:aws:s3:::{bucket}, to these "
+            # Without s3:ListBucket, AWS answers a read of a missing key (the
+            # manifest, on a first publish) with 403, not 404 (GetObject's API reference).
+            "credentials"
         )
     if code in {"BadDigest", "XAmzContentSHA256Mismatch", "InvalidDigest"}:
         return f"{endpoint} found the bytes of {target} damaged in transit ({code}): publish again"
