@@ -225,6 +225,20 @@ def _parser() -> argparse.ArgumentParser:
         action="store_false",
         help="send no x-amz-checksum-sha256 (for a store that refuses it)",
     )
+    publish.add_argument(
+        "--keep",
+        type=int,
+        default=DEFAULT_KEEP,
+        metavar="N",
+        help="keep the objects of the newest N generations, the store's counted, this one included "
+        "(default: %(default)s)",
+    )
+    publish.add_argument(
+        "--keep-for",
+        default=DEFAULT_KEEP_FOR,
+        metavar="DURATION",
+        help="and of any generation replaced less than DURATION ago: 90m, 12h, 2d, 0 (default: %(default)s)",
+    )
     publish.add_argument("--max-age", type=int, default=60, help="max-age of files without a content hash")
     publish.add_argument("--jobs", type=int, default=8, help="uploads at a time")
     publish.add_argument("--quiet", action="store_true", help="no progress bar and no summary")
@@ -304,6 +318,8 @@ def _publish_command(args: argparse.Namespace) -> int:
             region=args.region,
             checksum=args.checksum,
             prune=args.prune,
+            keep=args.keep,
+            keep_for=args.keep_for,
             dry_run=args.dry_run,
             jobs=args.jobs,
             max_age=args.max_age,

@@ -308,15 +308,7 @@ def write_manifest(
         "hash": {"algorithm": "sha256", "length": hash_length, "alphabet": "0123456789abcdef"},
         "built": built,
     }
-    written = {record.hashed for record in files.values()}
-    older = []
-    for generation in previous:
-        listed: dict[str, Any] = {}
-        for name in sorted(generation.files):
-            record = generation.files[name]
-            listed[name] = record.hashed if record.hashed in written else record.to_json()
-            written.add(record.hashed)
-        older.append((generation.built, listed))
+    older = [(generation["built"], generation["files"]) for generation in previous_json(files, previous)]
     text = _manifest_text(header, {name: files[name].to_json() for name in sorted(files)}, older)
     try:
         with open(path, encoding="utf-8") as existing:
@@ -327,6 +319,39 @@ def write_manifest(
     save_before_change(undo, path)
     write_atomic(path, text.encode("utf-8"))
     return True
+
+
+def previous_json(files: Mapping[str, FileRecord], previous: Sequence[Generation]) -> list[dict[str, Any]]:
+    """The ``previous`` list of a manifest whose newest generation is ``files``: JSON data, newest first.
+
+    A hashed name's record is written in full once, in the newest generation
+    that lists it; an older generation gives only the hashed name.
+    """
+    written = {record.hashed for record in files.values()}
+    older: list[dict[str, Any]] = []
+    for generation in previous:
+        listed: dict[str, Any] = {}
+        for name in sorted(generation.files):
+            record = generation.files[name]
+            listed[name] = record.hashed if record.hashed in written else record.to_json()
+            written.add(record.hashed)
+        older.append({"built": generation.built, "files": listed})
+    return older
+
+
+def parse_generations(data: Any) -> Manifest | None:
+    """The generations of a version 2 ``staticwrap.json`` given as JSON data; ``None`` if it is not one.
+
+    Pure: for a manifest read from elsewhere than a root (the copy in an
+    object store). A version 1 manifest has no build time of its own (it
+    is its file's), so it is ``None`` here too.
+    """
+    if not isinstance(data, dict) or data.get("version") != MANIFEST_VERSION:
+        return None
+    try:
+        return _staticwrap_manifest(data, STATICWRAP_MANIFEST)
+    except (TypeError, AttributeError, KeyError, ValueError, RecursionError):
+        return None
 
 
 def _manifest_text(

@@ -24,10 +24,13 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from staticwrap import StaticWrap
 from staticwrap.build import build
 from staticwrap.cli import main
+from staticwrap.manifest import read_manifest
 from staticwrap.publish import PublishError, publish
 from staticwrap.publish.plan import published_record
+from tests.conftest import call
 from tests.object_stores import (
     client,
     credentials_environment,
@@ -159,7 +162,7 @@ def test_pruning_deletes_only_what_no_kept_generation_lists(tmp_path: Path, endp
     first = snapshot(dest)
     for version in (2, 3):
         built(tmp_path, version, keep=1, keep_for="0")
-        result = publish(dest, f"s3://{bucket}/static/", client=made)
+        result = publish(dest, f"s3://{bucket}/static/", client=made, keep=1, keep_for="0")
     final = snapshot(dest)
     gone = set(first) - set(final)
     assert gone
@@ -471,3 +474,66 @@ def test_django_publishes_static_root_and_static_gives_the_cdn_url(tmp_path: Pat
     assert rendered == (f'{url} <script src="{url}" integrity="{sri(data)}" crossorigin="anonymous"></script>')
     made, _ = client(endpoint)
     assert made.get_object(Bucket=bucket, Key=f"static/{hashed}")["Body"].read() == data
+
+
+# -- a build in a fresh checkout (most CI): DEST does not carry over, the store's generations do --------
+
+T1, T2, T3 = 1_765_000_000, 1_765_003_600, 1_765_007_200
+
+
+def test_a_publish_from_a_fresh_checkout_keeps_the_previous_deploys_objects(
+    tmp_path: Path, endpoint: str, bucket: str
+) -> None:
+    made, _ = client(endpoint)
+    url = f"s3://{bucket}/static/"
+    dest1 = built(tmp_path / "ci1", 1, now=T1)
+    publish(dest1, url, client=made, now=T1)
+    first = snapshot(dest1)
+    dest2 = built(tmp_path / "ci2", 2, now=T2)  # a new checkout: nothing of v1 on disk
+    second = snapshot(dest2)
+    publish(dest2, url, client=made, now=T2 + 60)
+    objects = stored(endpoint, bucket)
+    # Every object a page of v1 names still answers, with v1's bytes.
+    v1_hashed = {key for key in first if HASHED.search(key)}
+    assert v1_hashed - set(second)  # v2 dropped some of v1's hashed objects
+    for key in v1_hashed:
+        assert objects[key]["data"] == first[key], key
+    # The stored manifest is still one staticwrap reads, with v1 as a kept generation.
+    store_copy = tmp_path / "store-copy"
+    store_copy.mkdir()
+    (store_copy / "staticwrap.json").write_bytes(objects["staticwrap.json"]["data"])
+    generations = read_manifest(str(store_copy)).generations
+    assert [generation.built for generation in generations] == [T2, T1]
+    record = published_record(objects["staticwrap.json"]["data"])
+    assert record is not None
+    assert v1_hashed <= set(record)
+    # The middleware serves a tree whose manifest lists a generation it has no files of.
+    (dest2 / "staticwrap.json").write_bytes(objects["staticwrap.json"]["data"])
+    app = StaticWrap(None, dest2, prefix="/static/")
+    originals = {key for key in second if Path(key).suffix not in CODING_SUFFIXES} - {"staticwrap.json"}
+    for key in sorted(originals):
+        assert call(app, "/static/" + key).body == second[key], key
+    for key in sorted(v1_hashed - set(second)):
+        assert call(app, "/static/" + key).code == 404, key
+    # A third fresh build, kept alone by both the build and the publish: v1 and v2's dropped objects go.
+    dest3 = built(tmp_path / "ci3", 3, now=T3, keep=1, keep_for="0")
+    result = publish(dest3, url, client=made, now=T3, keep=1, keep_for="0")
+    assert set(stored(endpoint, bucket)) == set(snapshot(dest3))
+    assert result.deleted == len((set(first) | set(second)) - set(snapshot(dest3)))
+    record = published_record(stored(endpoint, bucket)["staticwrap.json"]["data"])
+    assert record is not None
+    assert set(record) == set(snapshot(dest3)) - {"staticwrap.json"}
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--keep", "0"], "staticwrap: error: --keep 0: give a number of generations >= 1"),
+        (["--keep-for", "2 days"], "staticwrap: error: --keep-for '2 days': give a duration such as '90m'"),
+    ],
+)
+def test_the_commands_retention_flags_are_checked_before_any_request(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], flags: list[str], message: str
+) -> None:
+    assert main(["publish", str(tmp_path), "s3://bucket/static/", *flags]) == 2
+    assert capsys.readouterr().err.startswith(message)

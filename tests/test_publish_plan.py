@@ -10,6 +10,7 @@ from types import SimpleNamespace
 
 import pytest
 
+from staticwrap.generations import Retention
 from staticwrap.manifest import read_manifest
 from staticwrap.publish.plan import LocalObject, Plan, plan_publish, published_record, stored_fields
 
@@ -183,3 +184,133 @@ def test_a_base_url_that_is_not_an_http_url_is_refused(value: object) -> None:
     with pytest.raises(ConfigurationError, match=r"^base_url=.*: give the URL of the CDN that serves the static paths"):
         Config.from_options(base_url=value)  # type: ignore[arg-type]
     assert Config.from_options(base_url="https://cdn.example.com").base_url == "https://cdn.example.com/"
+
+
+# -- the store's generations count as kept ones: a fresh checkout's build lists only its own --------------
+
+IMMUTABLE = "public, max-age=31536000, immutable"
+BUILT_A, BUILT_B, BUILT_C = 1_765_000_000, 1_765_100_000, 1_765_200_000
+
+
+def generation_tree(
+    built: int, hashed: str, previous: tuple[tuple[int, str], ...] = ()
+) -> tuple[list[LocalObject], bytes]:
+    """The objects and manifest of a tree listing ``app.js`` as ``hashed`` (and ``previous`` generations)."""
+    data = hashed.encode()
+    objects = [
+        LocalObject(hashed, f"/tree/{hashed}", len(data), sha(data), [("Cache-Control", IMMUTABLE)], immutable=True),
+        LocalObject("app.js", "/tree/app.js", len(data), sha(data), [("Cache-Control", "no-cache")], immutable=False),
+    ]
+    manifest = {
+        "version": 2,
+        "built": built,
+        "files": {"app.js": {"hashed": hashed}},
+        "previous": [{"built": when, "files": {"app.js": {"hashed": name}}} for when, name in previous],
+    }
+    return objects, json.dumps(manifest).encode()
+
+
+def stored_after(plan: Plan) -> bytes:
+    """The store's staticwrap.json once ``plan`` has run to its end."""
+    final = plan.final_manifest or plan.manifest
+    assert final is not None
+    assert final.body is not None
+    return final.body
+
+
+def generations_of(body: bytes, tmp_path: Path) -> list[int]:
+    (tmp_path / "staticwrap.json").write_bytes(body)
+    return [generation.built for generation in read_manifest(str(tmp_path)).generations]
+
+
+A_KEY, B_KEY, C_KEY = "app.aaaaaaaaaaaa.js", "app.bbbbbbbbbbbb.js", "app.cccccccccccc.js"
+
+
+def store_holding_a() -> bytes:
+    return stored_after(plan_publish(*generation_tree(BUILT_A, A_KEY), None))
+
+
+def test_a_fresh_build_keeps_the_stores_current_generation_listed_and_recorded(tmp_path: Path) -> None:
+    remote = store_holding_a()
+    objects, manifest = generation_tree(BUILT_B, B_KEY)  # a fresh checkout: no trace of A in the tree
+    plan = plan_publish(objects, manifest, remote, now=BUILT_B + 60)
+    assert A_KEY not in plan.deletions
+    assert plan.deletions == ()
+    body = stored_after(plan)
+    assert generations_of(body, tmp_path) == [BUILT_B, BUILT_A]
+    record = published_record(body)
+    assert record is not None
+    assert record[A_KEY][0] == sha(A_KEY.encode())
+    assert set(record) == {A_KEY, B_KEY, "app.js"}
+
+
+@pytest.mark.parametrize(
+    ("keep", "keep_for", "after", "kept"),
+    [
+        (3, "1d", 60, True),  # the defaults: kept by count and by time
+        (1, "1h", 1800, True),  # beyond the count, within the time
+        (2, "0", 7200, True),  # beyond the time, within the count
+        (1, "1h", 7200, False),  # beyond both
+        (1, "0", 0, False),
+    ],
+)
+def test_a_store_generation_beyond_both_limits_is_dropped_and_its_keys_deleted(
+    tmp_path: Path, keep: int, keep_for: str, after: int, kept: bool
+) -> None:
+    objects, manifest = generation_tree(BUILT_B, B_KEY)
+    retention = Retention.of(keep, keep_for)
+    plan = plan_publish(objects, manifest, store_holding_a(), retention=retention, now=BUILT_B + after)
+    assert (A_KEY in plan.deletions) is not kept
+    body = stored_after(plan)
+    assert generations_of(body, tmp_path) == ([BUILT_B, BUILT_A] if kept else [BUILT_B])
+    record = published_record(body)
+    assert record is not None
+    assert (A_KEY in record) is kept
+
+
+def test_keys_left_by_no_prune_stay_recorded_and_a_later_pruning_publish_deletes_them() -> None:
+    drop = Retention.of(1, "0")
+    objects, manifest = generation_tree(BUILT_B, B_KEY)
+    kept_back = plan_publish(objects, manifest, store_holding_a(), prune=False, retention=drop, now=BUILT_B)
+    assert kept_back.deletions == ()
+    assert kept_back.final_manifest is None
+    body = stored_after(kept_back)
+    record = published_record(body)
+    assert record is not None
+    assert A_KEY in record  # not deleted: still recorded, so not forgotten
+    objects, manifest = generation_tree(BUILT_C, C_KEY)
+    pruning = plan_publish(objects, manifest, body, retention=drop, now=BUILT_C)
+    assert set(pruning.deletions) == {A_KEY, B_KEY}
+    # Until they are deleted, the stored manifest still records them; then it no longer does.
+    assert pruning.manifest is not None
+    assert pruning.manifest.body is not None
+    first = published_record(pruning.manifest.body)
+    assert first is not None
+    assert {A_KEY, B_KEY} <= set(first)
+    final = published_record(stored_after(pruning))
+    assert final is not None
+    assert set(final) == {C_KEY, "app.js"}
+
+
+@pytest.mark.parametrize("same", ["built", "listing"])
+def test_a_store_generation_the_tree_holds_already_is_not_listed_twice(tmp_path: Path, same: str) -> None:
+    remote = store_holding_a()
+    if same == "built":  # a build into the DEST the last publish came from
+        objects, manifest = generation_tree(BUILT_B, B_KEY, previous=((BUILT_A, A_KEY),))
+        expected = [BUILT_B, BUILT_A]
+    else:  # a fresh checkout built the same sources again
+        objects, manifest = generation_tree(BUILT_B, A_KEY)
+        expected = [BUILT_B]
+    plan = plan_publish(objects, manifest, remote, now=BUILT_B)
+    assert plan.deletions == ()
+    assert generations_of(stored_after(plan), tmp_path) == expected
+
+
+def test_a_key_the_trees_manifest_lists_but_the_tree_lacks_stays_recorded() -> None:
+    remote = store_holding_a()
+    objects, manifest = generation_tree(BUILT_B, B_KEY, previous=((BUILT_A, A_KEY),))
+    plan = plan_publish(objects, manifest, remote, kept={A_KEY}, now=BUILT_B)
+    record = published_record(stored_after(plan))
+    assert plan.deletions == ()
+    assert record is not None
+    assert record[A_KEY][0] == sha(A_KEY.encode())

@@ -27,7 +27,7 @@ DJANGO_KEYS = frozenset({"use_finders", "root", "manifest_strict", "build", "pub
 #: Keys of ``STATICWRAP["build"]``: the keyword arguments of :func:`staticwrap.build.build` that a project may set.
 BUILD_KEYS = frozenset({"strict", "hashed_only", "codings", "min_saving", "jobs", "keep", "keep_for", "dictionaries"})
 #: Keys of ``STATICWRAP["publish"]``: the keyword arguments of :func:`staticwrap.publish.publish` a project may set.
-PUBLISH_KEYS = frozenset({"url", "endpoint_url", "region", "checksum", "prune", "jobs"})
+PUBLISH_KEYS = frozenset({"url", "endpoint_url", "region", "checksum", "prune", "jobs", "keep", "keep_for"})
 #: Settings a :class:`DjangoConfig` depends on: changing one (``override_settings``) drops the cached one.
 SETTINGS_READ = frozenset({"STATICWRAP", "DEBUG", "STATIC_ROOT", "STATIC_URL", "FORCE_SCRIPT_NAME"})
 
@@ -169,6 +169,10 @@ def _publish_options(value: object) -> Mapping[str, Any]:
     jobs = value.get("jobs", 1)
     if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
         raise ConfigurationError(f"{setting}['jobs'] = {jobs!r}: give a number of uploads at a time >= 1")
+    try:
+        Retention.of(value.get("keep", DEFAULT_KEEP), value.get("keep_for", DEFAULT_KEEP_FOR))
+    except ConfigurationError as error:
+        raise as_setting(error, setting) from None
     return dict(value)
 
 

@@ -10,7 +10,12 @@ is the last one done:
    that is missing, with the headers the middleware would send, its SHA-256
    for the store to check, and ``If-None-Match: *`` for a new hashed key;
 3. upload the new ``staticwrap.json``, last: only now does anything name the new objects;
-4. delete the keys that the previous record lists and no kept generation does.
+   it lists the store's earlier generations the retention rule keeps
+   (``keep``, ``keep_for``, as the build's), so a build in a fresh checkout
+   does not make the previous deploy's objects go;
+4. delete the keys that the previous record lists and no kept generation does,
+   then store the manifest again without them (until then it records them, so
+   a deletion not done is done by a later publish).
 """
 
 from __future__ import annotations
@@ -21,10 +26,12 @@ import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from staticwrap.config import Config
 from staticwrap.errors import ConfigurationError
+from staticwrap.generations import DEFAULT_KEEP, DEFAULT_KEEP_FOR, Retention
 from staticwrap.manifest import STATICWRAP_MANIFEST, read_manifest
 
 from .local import read_tree
@@ -72,6 +79,9 @@ def publish(
     region: str | None = None,
     checksum: bool = True,
     prune: bool = True,
+    keep: int = DEFAULT_KEEP,
+    keep_for: str | float | timedelta = DEFAULT_KEEP_FOR,
+    now: float | None = None,
     dry_run: bool = False,
     jobs: int | None = None,
     client: Any = None,
@@ -87,6 +97,13 @@ def publish(
     :param checksum: send each object's SHA-256 for the store to verify
         (``x-amz-checksum-sha256``); ``False`` for a store that refuses it.
     :param prune: delete what the last publish stored and no kept generation lists.
+    :param keep: the store's generations count as kept ones, with the rule
+        of the build's option of the same name: one stays while it is among
+        the newest ``keep``, the tree's included...
+    :param keep_for: ...or was replaced less than ``keep_for`` ago (``"90m"``,
+        ``"12h"``, ``"2d"``, ``"0"``, seconds, or a :class:`~datetime.timedelta`).
+    :param now: the time the rule counts from, in seconds since the epoch
+        (default: the clock's).
     :param dry_run: read the store's manifest, and change nothing: the
         result's :meth:`~PublishResult.summary` is the plan.
     :param jobs: uploads at a time (default 8).
@@ -103,6 +120,7 @@ def publish(
         manifest is then not written, and the site stays as it was.
     """
     started = time.monotonic()
+    retention = Retention.of(keep, keep_for)
     bucket, prefix = parse_location(url)
     jobs = DEFAULT_JOBS if jobs is None else jobs
     if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
@@ -115,7 +133,9 @@ def publish(
     objects, manifest = read_tree(root, options, jobs=jobs, config=config)
     store = Store(client, bucket, prefix, checksum=checksum)
     kept = kept_keys(read_manifest(root))
-    plan = plan_publish(objects, manifest, store.read(STATICWRAP_MANIFEST), prune=prune, kept=kept)
+    remote = store.read(STATICWRAP_MANIFEST)
+    clock = time.time() if now is None else now
+    plan = plan_publish(objects, manifest, remote, prune=prune, kept=kept, retention=retention, now=clock)
     if dry_run:
         return PublishResult(store.location, plan, 0, len(plan.skipped), 0, 0, time.monotonic() - started, True)
     written = _upload(store, plan, jobs, progress)
@@ -125,13 +145,19 @@ def publish(
         store.put(plan.manifest)
         written.append(plan.manifest.size)
     _parallel(store.delete, plan.deletions, jobs)
+    rewritten = 0
+    if plan.final_manifest is not None:
+        # Only once every deletion is done: a failed one stays recorded. The
+        # same object again: its bytes count, not as one more object.
+        store.put(plan.final_manifest)
+        rewritten = plan.final_manifest.size
     return PublishResult(
         location=store.location,
         plan=plan,
         uploaded=len(written),
         skipped=len(plan.skipped) + len(plan.uploads) + (plan.manifest is not None) - len(written),
         deleted=len(plan.deletions),
-        bytes=sum(written),
+        bytes=sum(written) + rewritten,
         seconds=time.monotonic() - started,
     )
 

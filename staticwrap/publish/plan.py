@@ -15,10 +15,21 @@ It is written last, once every object it lists is in the store; so it
 describes what the store holds, and the next publish reads it (one request)
 instead of asking the store about each object. An object is uploaded when it
 is missing from that record or its bytes or headers differ; an unchanged tree
-uploads nothing, not even the manifest. A key the record lists and the new
-tree does not (the build dropped its generation, or its source is gone) is
-deleted, after the new manifest is up: a page of the previous deploy may be
-rendered until then. Keys no publish recorded are never touched.
+uploads nothing, not even the manifest. Keys no publish recorded are never
+touched.
+
+The store's generations count as kept ones. A build in a fresh checkout (most
+CI) lists only its own generation, yet pages of the deploy before it are
+still being rendered and cached: the manifest stored lists, beside the tree's
+generations, the store manifest's generations the tree does not hold (one
+listing the same hashed names is the same generation), as long as the
+build's rule (:class:`~staticwrap.generations.Retention`) keeps them, and its
+record carries their keys over. A recorded key that no kept generation lists
+and the tree does not hold is deleted, after the new manifest is up (a page of
+the previous deploy may be rendered until then); that manifest still records
+it, and once the deletions are done a second write drops it from the record.
+A key not deleted (``prune=False``, a deletion that failed) thus stays
+recorded, and a later publish deletes it.
 """
 
 from __future__ import annotations
@@ -32,7 +43,15 @@ from typing import Any
 
 from staticwrap._types import HeaderList
 from staticwrap.codings import WRITTEN_SUFFIXES
-from staticwrap.manifest import STATICWRAP_MANIFEST, Manifest, relative_name
+from staticwrap.generations import DEFAULT_KEEP, DEFAULT_KEEP_FOR, Retention
+from staticwrap.manifest import (
+    STATICWRAP_MANIFEST,
+    Generation,
+    Manifest,
+    parse_generations,
+    previous_json,
+    relative_name,
+)
 
 #: The key of the record in the store's ``staticwrap.json``.
 RECORD_KEY = "published"
@@ -103,7 +122,7 @@ class Upload:
 
 @dataclass(frozen=True, slots=True)
 class Plan:
-    """What to do, in order: :attr:`uploads`, then :attr:`manifest`, then :attr:`deletions`.
+    """What to do, in order: :attr:`uploads`, :attr:`manifest`, :attr:`deletions`, then :attr:`final_manifest`.
 
     The uploads come in two phases (:attr:`phases`): the immutable keys, all
     new, then the keys whose bytes are replaced in place (logical names,
@@ -121,6 +140,9 @@ class Plan:
     deletions: tuple[str, ...]
     #: Whether the store's ``staticwrap.json`` had a record of what it holds.
     recorded: bool = field(default=True)
+    #: The ``staticwrap.json`` again, without the deleted keys in its record:
+    #: written once every deletion succeeded (``None``: nothing to delete).
+    final_manifest: Upload | None = None
 
     @property
     def phases(self) -> tuple[tuple[Upload, ...], tuple[Upload, ...]]:
@@ -131,7 +153,8 @@ class Plan:
     @property
     def upload_bytes(self) -> int:
         """The bytes :attr:`uploads` and :attr:`manifest` send."""
-        return sum(upload.size for upload in self.uploads) + (self.manifest.size if self.manifest else 0)
+        manifests = [upload.size for upload in (self.manifest, self.final_manifest) if upload is not None]
+        return sum(upload.size for upload in self.uploads) + sum(manifests)
 
     def describe(self, location: str) -> str:
         """The plan as lines of text, for ``--dry-run``: one per action, then a count."""
@@ -139,6 +162,8 @@ class Plan:
         if self.manifest is not None:
             lines.append(f"upload {location}{self.manifest.key} (last)")
         lines += [f"delete {location}{key}" for key in self.deletions]
+        if self.final_manifest is not None:
+            lines.append(f"upload {location}{self.final_manifest.key} (again, without the deleted keys)")
         lines.append(
             f"would upload {len(self.uploads) + (self.manifest is not None)} objects ({self.upload_bytes:,} bytes), "
             f"skip {len(self.skipped)} unchanged, delete {len(self.deletions)}"
@@ -202,21 +227,54 @@ def _publishable(key: object) -> bool:
     return True
 
 
-def published_manifest(manifest: bytes, objects: Sequence[LocalObject]) -> bytes:
-    """The ``staticwrap.json`` to store: the tree's, with the record of ``objects`` added.
+#: A record entry: the SHA-256 of the object's bytes (base64) and the fingerprint of its fields.
+Entry = tuple[str, str]
+
+#: The build's retention, the default of a publish too.
+DEFAULT_RETENTION = Retention.of(DEFAULT_KEEP, DEFAULT_KEEP_FOR)
+
+
+def published_manifest(
+    manifest: bytes, record: Mapping[str, Entry], previous: Sequence[Mapping[str, Any]] | None = None
+) -> bytes:
+    """The ``staticwrap.json`` to store: the tree's, with ``record`` added (and ``previous`` instead of its own).
 
     One line per object, sorted: the same tree gives the same bytes, so an
     unchanged rerun finds the store's manifest identical and uploads nothing.
     """
     data: dict[str, Any] = json.loads(manifest)
     data.pop(RECORD_KEY, None)
+    if previous is not None:
+        data["previous"] = list(previous)
     encoder = json.JSONEncoder(ensure_ascii=False)
     header = ",\n".join(f" {encoder.encode(key)}: {encoder.encode(value)}" for key, value in data.items())
-    entries = ",\n".join(
-        f"  {encoder.encode(item.key)}: {encoder.encode([item.sha256, stored_fields(item.headers).fingerprint])}"
-        for item in sorted(objects, key=lambda item: item.key)
-    )
+    entries = ",\n".join(f"  {encoder.encode(key)}: {encoder.encode(list(record[key]))}" for key in sorted(record))
     return ("{\n" + header + f',\n "{RECORD_KEY}": {{\n' + entries + "\n }\n}\n").encode("utf-8")
+
+
+def store_generations(tree: Manifest, store: Manifest, retention: Retention, now: float) -> tuple[Generation, ...]:
+    """The store's generations that stay beside the tree's, newest first: those the tree lacks and the rule keeps.
+
+    A store generation listing the same hashed names as one of the tree's
+    is that generation (the tree was built in the DEST the last publish came
+    from, or a fresh checkout built the same sources again), as the build
+    decides. Not the build time: two checkouts may build in the same second.
+    The rest are counted with the tree's earlier ones, by build time, as the
+    build would have counted them had DEST carried over.
+    """
+    if tree.built is None:
+        return ()
+    listings = [_listing(generation) for generation in tree.generations]
+    others = [generation for generation in store.generations if _listing(generation) not in listings]
+    if not others:
+        return ()
+    merged = sorted([*tree.previous, *others], key=lambda generation: generation.built, reverse=True)
+    kept = {id(generation) for generation in retention.kept(merged, tree.built, now)}
+    return tuple(generation for generation in others if id(generation) in kept)
+
+
+def _listing(generation: Generation) -> dict[str, str]:
+    return {name: record.hashed for name, record in generation.files.items()}
 
 
 def plan_publish(
@@ -226,21 +284,27 @@ def plan_publish(
     *,
     prune: bool = True,
     kept: Collection[str] = (),
+    retention: Retention = DEFAULT_RETENTION,
+    now: float | None = None,
 ) -> Plan:
-    """The plan that makes the store hold ``objects`` and the tree's ``manifest``.
+    """The plan that makes the store hold ``objects`` and the tree's ``manifest``, and keep the store's generations.
 
     ``remote`` is the store's ``staticwrap.json`` as read (``None``: there is
     none). ``prune=False`` deletes nothing. ``kept``: the keys a generation
     of the tree's manifest lists (:func:`kept_keys`), never deleted, even
-    when the tree did not give their file this time.
+    when the tree did not give their file this time. ``retention`` decides
+    which of the store's generations stay (:func:`store_generations`), at
+    ``now`` (seconds since the epoch; default: the tree's build time).
     """
     record = published_record(remote)
     known = record or {}
     uploads: list[Upload] = []
     skipped: list[str] = []
+    current: dict[str, Entry] = {}
     for item in sorted(objects, key=lambda item: (not item.immutable, item.key)):
         fields = stored_fields(item.headers)
-        if known.get(item.key) == (item.sha256, fields.fingerprint):
+        current[item.key] = (item.sha256, fields.fingerprint)
+        if known.get(item.key) == current[item.key]:
             skipped.append(item.key)
             continue
         # A content-hashed key the store may hold already (written by an
@@ -248,22 +312,59 @@ def plan_publish(
         # absent, as its bytes can only be these.
         conditional = item.immutable and item.key not in known
         uploads.append(Upload(item.key, item.size, item.sha256, fields, conditional, path=item.path))
-    text = published_manifest(manifest, objects)
-    manifest_upload = None
-    if text != remote:
-        manifest_upload = Upload(
-            STATICWRAP_MANIFEST,
-            len(text),
-            checksum(hashlib.sha256(text).digest()),
-            stored_fields(MANIFEST_FIELDS),
-            conditional=False,
-            body=text,
-        )
-    # A kept generation's key stays while its pages may be in use, even if
-    # its file was not read from this copy of the tree (gone, unreadable).
-    listed = {item.key for item in objects} | {STATICWRAP_MANIFEST} | set(kept)
-    deletions = sorted(set(known) - listed) if prune else []
-    return Plan(tuple(uploads), manifest_upload, tuple(skipped), tuple(deletions), recorded=record is not None)
+    previous = None
+    listed = set(kept)
+    tree = parse_generations(_json(manifest))
+    if tree is not None:
+        listed |= kept_keys(tree)
+    if tree is not None and record is not None and (store := parse_generations(_json(remote))) is not None:
+        added = store_generations(tree, store, retention, (tree.built or 0) if now is None else now)
+        if added:
+            merged = sorted([*tree.previous, *added], key=lambda generation: generation.built, reverse=True)
+            previous = previous_json(tree.files, merged)
+            listed |= kept_keys(Manifest.of({}, previous=added))
+    # A kept generation's key stays, and stays recorded, while its pages may
+    # be in use, even if its file was not read from this copy of the tree
+    # (a fresh checkout, a file gone or unreadable).
+    carried = {key: entry for key, entry in known.items() if key in listed and key not in current}
+    # Recorded until deleted: a key not deleted now is deleted by a later publish.
+    dropped = {
+        key: entry
+        for key, entry in known.items()
+        if key not in listed and key not in current and key != STATICWRAP_MANIFEST
+    }
+    text = published_manifest(manifest, current | carried | dropped, previous)
+    deletions = sorted(dropped) if prune else []
+    final = published_manifest(manifest, current | carried, previous) if deletions else None
+    return Plan(
+        tuple(uploads),
+        _manifest_upload(text) if text != remote else None,
+        tuple(skipped),
+        tuple(deletions),
+        recorded=record is not None,
+        final_manifest=_manifest_upload(final) if final is not None else None,
+    )
+
+
+def _json(text: bytes | None) -> Any:
+    """``text`` as JSON data; ``None`` when it is none (the planner then trusts it for nothing)."""
+    if text is None:
+        return None
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError):
+        return None
+
+
+def _manifest_upload(text: bytes) -> Upload:
+    return Upload(
+        STATICWRAP_MANIFEST,
+        len(text),
+        checksum(hashlib.sha256(text).digest()),
+        stored_fields(MANIFEST_FIELDS),
+        conditional=False,
+        body=text,
+    )
 
 
 def kept_keys(manifest: Manifest) -> set[str]:

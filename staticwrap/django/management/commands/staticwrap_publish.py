@@ -1,10 +1,10 @@
 """``manage.py staticwrap_publish``: upload ``STATIC_ROOT`` to S3-compatible storage, after ``collectstatic``.
 
 The destination and the store come from ``STATICWRAP["publish"]`` (``url``,
-``endpoint_url``, ``region``, ``checksum``, ``prune``, ``jobs``), or from the
-command's options, which take precedence. The objects are stored with the
-headers staticwrap's middleware would send under the project's
-``STATICWRAP`` options. Failures are one-line ``CommandError`` messages that
+``endpoint_url``, ``region``, ``checksum``, ``prune``, ``jobs``, ``keep``,
+``keep_for``), or from the command's options, which take precedence. The
+objects are stored with the headers staticwrap's middleware would send under
+the project's ``STATICWRAP`` options. Failures are one-line ``CommandError`` messages that
 name the fix.
 """
 
@@ -30,6 +30,8 @@ class Command(BaseCommand):
         parser.add_argument("--region", help="the store's region")
         parser.add_argument("--dry-run", action="store_true", help="print the plan; change nothing")
         parser.add_argument("--no-prune", action="store_true", help="keep the objects of dropped generations")
+        parser.add_argument("--keep", type=int, help="generations kept by count (default: STATICWRAP['publish'])")
+        parser.add_argument("--keep-for", help="and by time since replaced: 90m, 12h, 2d, 0")
 
     def handle(self, *args: Any, **options: Any) -> None:
         from staticwrap.publish import publish
@@ -46,7 +48,7 @@ class Command(BaseCommand):
             )
         if config.static_root is None:
             raise CommandError("STATIC_ROOT is not set: set it, run 'manage.py collectstatic', then publish")
-        for name in ("endpoint_url", "region"):
+        for name in ("endpoint_url", "region", "keep", "keep_for"):
             if options[name] is not None:
                 settings_given[name] = options[name]
         if options["no_prune"]:
