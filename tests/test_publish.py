@@ -537,3 +537,38 @@ def test_the_commands_retention_flags_are_checked_before_any_request(
 ) -> None:
     assert main(["publish", str(tmp_path), "s3://bucket/static/", *flags]) == 2
     assert capsys.readouterr().err.startswith(message)
+
+
+def test_keys_whose_deletion_failed_stay_recorded_and_the_next_publish_deletes_them(
+    tmp_path: Path, endpoint: str, bucket: str
+) -> None:
+    made, _ = client(endpoint)
+    url = f"s3://{bucket}/static/"
+    dest = built(tmp_path, 1, keep=1, keep_for="0")
+    publish(dest, url, client=made)
+    first = snapshot(dest)
+    built(tmp_path, 2, keep=1, keep_for="0")
+    second = snapshot(dest)
+    gone = set(first) - set(second)
+    assert gone
+
+    def deletions(method: str, path: str, headers: dict[str, str]) -> tuple[int, str] | None:
+        return (403, "AccessDenied") if method == "DELETE" else None
+
+    with Refusing(endpoint, deletions) as proxy:
+        refusing, _ = client(proxy.endpoint)
+        with pytest.raises(PublishError, match=r"permission refused for s3:DeleteObject"):
+            publish(dest, url, client=refusing, jobs=1, keep=1, keep_for="0")
+    # The new manifest is up, and still records the keys not deleted: none is forgotten.
+    objects = stored(endpoint, bucket)
+    assert set(objects) == set(first) | set(second)
+    record = published_record(objects["staticwrap.json"]["data"])
+    assert record is not None
+    assert gone <= set(record)
+    result = publish(dest, url, client=made, keep=1, keep_for="0")
+    assert result.deleted == len(gone)
+    objects = stored(endpoint, bucket)
+    assert set(objects) == set(second)
+    record = published_record(objects["staticwrap.json"]["data"])
+    assert record is not None
+    assert set(record) == set(second) - {"staticwrap.json"}

@@ -314,3 +314,20 @@ def test_a_key_the_trees_manifest_lists_but_the_tree_lacks_stays_recorded() -> N
     assert plan.deletions == ()
     assert record is not None
     assert record[A_KEY][0] == sha(A_KEY.encode())
+
+
+@pytest.mark.parametrize(
+    ("publish", "message"),
+    [
+        ({"keep": 0}, "settings.STATICWRAP['publish']['keep'] = 0: give a number of generations >= 1"),
+        ({"keep_for": "2 days"}, "settings.STATICWRAP['publish']['keep_for'] = '2 days': give a duration such as"),
+    ],
+)
+def test_django_publish_retention_settings_name_the_key_and_the_fix(publish: object, message: str) -> None:
+    pytest.importorskip("django")
+    from staticwrap.django.conf import DjangoConfig
+    from staticwrap.errors import ConfigurationError
+
+    with pytest.raises(ConfigurationError) as raised:
+        DjangoConfig.from_settings(SimpleNamespace(STATICWRAP={"publish": publish}))
+    assert str(raised.value).startswith(message)
