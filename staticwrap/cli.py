@@ -217,7 +217,7 @@ def _parser() -> argparse.ArgumentParser:
         "--no-prune",
         dest="prune",
         action="store_false",
-        help="keep the objects of generations the build no longer keeps",
+        help="delete nothing: the objects of generations dropped stay, recorded for a later publish to delete",
     )
     publish.add_argument(
         "--no-checksum",
