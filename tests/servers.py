@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import shutil
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
@@ -55,10 +57,59 @@ def _gunicorn(worker: str) -> Launcher:
     return Launcher(argv, keepalive=worker != "sync")
 
 
+def _granian(port: int) -> list[str]:
+    # Granian's WSGI interface has no wsgi.file_wrapper: bodies are iterated.
+    return [
+        sys.executable,
+        "-m",
+        "granian",
+        "--interface",
+        "wsgi",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        "1",
+        "--no-ws",
+        "--log-level",
+        "warning",
+        "gunicorn_app:application",
+    ]
+
+
+def _uwsgi(port: int) -> list[str]:
+    # pyuwsgi installs its ``uwsgi`` entry point beside the interpreter.
+    # --http-socket: HTTP on the worker itself (no router process), one
+    # request per connection. (--http11-socket keeps connections alive but
+    # holds one open after "Connection: close" until its socket timeout,
+    # RFC 9112 §9.6.) --die-on-term: SIGTERM stops it instead of reloading.
+    return [
+        str(Path(sys.executable).with_name("uwsgi")),
+        "--http-socket",
+        f"127.0.0.1:{port}",
+        "--master",
+        "--processes",
+        "1",
+        "--die-on-term",
+        "--need-app",
+        "--disable-logging",
+        "--module",
+        "gunicorn_app:application",
+    ]
+
+
+def _waitress(port: int) -> list[str]:
+    return [sys.executable, "-m", "waitress", "--listen", f"127.0.0.1:{port}", "gunicorn_app:application"]
+
+
 #: name -> launcher; the wire suite runs once per entry.
 WSGI_SERVERS: dict[str, Launcher] = {
     "gunicorn-sync": _gunicorn("sync"),
     "gunicorn-gthread": _gunicorn("gthread"),
+    "granian": Launcher(_granian, requires="granian"),
+    "uwsgi": Launcher(_uwsgi, requires="pyuwsgi", keepalive=False),
+    "waitress": Launcher(_waitress, requires="waitress"),
 }
 
 
@@ -67,6 +118,17 @@ def require(module: str | None) -> None:
     if module is None or importlib.util.find_spec(module) is not None:
         return
     message = f"{module} is not installed (scripts/setup installs it)"
+    if os.environ.get("STATICWRAP_ALLOW_SKIP") == "1":
+        pytest.skip(message)
+    pytest.fail(message)
+
+
+def require_command(name: str) -> str:
+    """The path of the program ``name``; fail (or, with ``STATICWRAP_ALLOW_SKIP=1``, skip) when it is not on PATH."""
+    found = shutil.which(name)
+    if found is not None:
+        return found
+    message = f"{name} is not installed (scripts/setup installs it)"
     if os.environ.get("STATICWRAP_ALLOW_SKIP") == "1":
         pytest.skip(message)
     pytest.fail(message)
