@@ -34,7 +34,7 @@ from .scenarios import WIRE, Scenario
 
 REPO = Path(__file__).resolve().parent.parent
 
-_WRK_SCRIPT = """\
+WRK_SCRIPT = """\
 -- Print the totals in a form the benchmark parses (bytes include the headers).
 done = function(summary, latency, requests)
   local e = summary.errors
@@ -217,7 +217,7 @@ def run(
     logs = workdir / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     script = workdir / "report.lua"
-    script.write_text(_WRK_SCRIPT)
+    script.write_text(WRK_SCRIPT)
     grids: dict[str, Grid] = {}
     with procs.stopping([]) as started:
         nginx_server = None
