@@ -1,6 +1,6 @@
 """``python -m bench [--quick]``: run the sections, print the report, write it to bench/results/.
 
-The full run takes under ten minutes on a 2-core machine; ``--quick`` takes
+The full run takes about eleven minutes on a 2-core machine; ``--quick`` takes
 seconds (tiny iteration counts, a small startup tree, one short wrk run per
 scenario on the sync worker only, and no wrk or nginx if they are missing) so
 that CI can keep the benchmark from rotting. The exit status is 1 when a
