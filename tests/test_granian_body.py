@@ -25,8 +25,8 @@ import pytest
 
 from tests.conftest import write
 from tests.servers import require, require_command
-from tests.test_sendfile import gunicorn_master, stop_master
-from tests.test_server import APPS, STATICWRAP_HOME, TIMEOUT, fetch, free_port, stop, wait_until_serving
+from tests.test_sendfile import serve_traced
+from tests.test_server import TIMEOUT, fetch, free_port
 
 pytestmark = pytest.mark.server
 
@@ -136,22 +136,8 @@ def traced(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Traced]:
         "--workers", "1", "--no-ws", "--log-level", "warning",
         "gunicorn_app:application",
     ]  # fmt: skip
-    python_path = os.pathsep.join(filter(None, [str(APPS), str(STATICWRAP_HOME), os.environ.get("PYTHONPATH")]))
-    env = {**os.environ, "STATICWRAP_TEST_ROOT": str(root), "PYTHONPATH": python_path}
-    with log.open("wb") as output:
-        process = subprocess.Popen(
-            command, cwd=APPS, env=env, stdout=output, stderr=subprocess.STDOUT, start_new_session=True
-        )
-        try:
-            main = gunicorn_master(process)
-        except BaseException:
-            stop(process)
-            raise
-        try:
-            wait_until_serving(process, port, log)
-            yield Traced(port, trace, process, large)
-        finally:
-            stop_master(main, process)
+    with serve_traced(command, root, port, log) as process:
+        yield Traced(port, trace, process, large)
 
 
 def test_large_body_is_read_in_large_bounded_blocks(traced: Traced) -> None:

@@ -90,6 +90,13 @@ def traced(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
         "--graceful-timeout", "3",
         "gunicorn_app:application",
     ]  # fmt: skip
+    with serve_traced(command, root, port, log):
+        yield Traced(port, trace)
+
+
+@contextlib.contextmanager
+def serve_traced(command: list[str], root: Path, port: int, log: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """Run ``command``, strace starting a server over ``root`` on ``port``, until it serves; stop it after."""
     python_path = os.pathsep.join(filter(None, [str(APPS), str(STATICWRAP_HOME), os.environ.get("PYTHONPATH")]))
     env = {**os.environ, "STATICWRAP_TEST_ROOT": str(root), "PYTHONPATH": python_path}
     with log.open("wb") as output:
@@ -103,9 +110,9 @@ def traced(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
             raise
         try:
             wait_until_serving(process, port, log)
-            yield Traced(port, trace)
+            yield process
         finally:
-            # strace passes no signal on: stop Gunicorn itself, and strace
+            # strace passes no signal on: stop the server itself, and strace
             # ends when the processes it traces do.
             stop_master(master, process)
 
