@@ -42,10 +42,11 @@ class Mode:
     startup_files: int
     startup_rounds: int
     servers_rounds: int
+    servers_bulk_seconds: int
 
 
-FULL = Mode("full", 7, 120.0, wire.Settings(duration=1, rounds=5), False, 10_000, 3, 4)
-QUICK = Mode("quick", 2, 3.0, wire.Settings(duration=1, rounds=1, worker_classes=("sync",)), True, 300, 1, 1)
+FULL = Mode("full", 7, 120.0, wire.Settings(duration=1, rounds=5), False, 10_000, 3, 4, 2)
+QUICK = Mode("quick", 2, 3.0, wire.Settings(duration=1, rounds=1, worker_classes=("sync",)), True, 300, 1, 1, 1)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -190,7 +191,7 @@ def _run_servers(report: Report, mode: Mode, static_dir: str, workdir: Path, pro
     nginx_pair = (binary, nginx.contender()) if binary is not None else None
     pairs = servers.QUICK_PAIRS if mode.wire_quick else servers.PAIRS
     scenarios = (HIT_1K,) if mode.wire_quick else servers.SCENARIOS
-    settings = dataclasses.replace(mode.wire, rounds=mode.servers_rounds)
+    settings = dataclasses.replace(mode.wire, rounds=mode.servers_rounds, bulk_duration=mode.servers_bulk_seconds)
     report.servers = servers.run(
         static_dir,
         nginx_pair,
@@ -204,7 +205,8 @@ def _run_servers(report: Report, mode: Mode, static_dir: str, workdir: Path, pro
     report.servers_contenders = [pair.contender for pair in pairs] + ([nginx_pair[1]] if nginx_pair else [])
     report.servers_info = [
         f"Each (server, application) pair is its own server, all running at once beside nginx; "
-        f"wrk -t{settings.threads} -c{settings.connections} -d{settings.duration}s as in the Gunicorn section, "
+        f"wrk -t{settings.threads} -c{settings.connections} -d{settings.duration}s as in the Gunicorn section "
+        f"(-d{settings.bulk_duration}s for the MB/s rows), "
         f"{settings.rounds} interleaved rounds; CPU is the utime+stime of all the server's processes per request.",
         "Commands: `granian --interface wsgi|asgi --workers 2`, `uwsgi --http11-socket --master --processes 2`, "
         "`waitress --threads 4`, `uvicorn --workers 1` (uvloop and httptools installed), Granian's own files with "
