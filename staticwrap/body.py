@@ -34,7 +34,12 @@ BLOCK_SIZE = 256 * 1024
 # Gunicorn's Response.sendfile() sends at most response_length bytes from the
 # file's current offset, and Response.write() truncates to it on the
 # non-sendfile path. It may send fewer: see SendableRange.
-_LENGTH_RESPECTING_WRAPPERS = ("gunicorn.",)
+# Waitress's ReadOnlyFileBasedBuffer, given a seekable file, sends
+# min(Content-Length, end - current position) bytes (prepare()), read by its
+# I/O thread as the socket drains; given anything else, its worker thread
+# iterates the body into an output buffer that spills to temporary files, a
+# whole copy of the body for a client that is slow to read it.
+_LENGTH_RESPECTING_WRAPPERS = ("gunicorn.", "waitress.")
 
 
 class ChangedWhileSentError(OSError):
@@ -229,8 +234,9 @@ class SendableRange(BoundedReader):
 
     Its ``fileno()`` is the file's, seeked to the range start, so that the
     server can send it with sendfile(2) and an offset and a count; reads (a
-    server without sendfile, or TLS) are bounded to the range and checked as
-    :class:`BoundedReader` checks them.
+    server without sendfile, or TLS, or Waitress) are bounded to the range and
+    checked as :class:`BoundedReader` checks them. It seeks like the file,
+    except that its end is the range's end.
 
     sendfile(2) returns 0 at end of file, and Gunicorn's loop (Python's
     ``socket.sendfile``) then stops without an error, short of the
@@ -264,7 +270,12 @@ class SendableRange(BoundedReader):
     def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
         # socket.sendfile() moves the offset past what it sent, and its
         # fallback without sendfile(2) seeks and reads: reads stay bounded to
-        # the range wherever they start.
+        # the range wherever they start. The end is the range's end, not the
+        # file's: Waitress measures what to send by seeking to it, and a file
+        # truncated meanwhile must still be sent (and found short) under the
+        # Content-Length already computed, not have it silently lowered.
+        if whence == os.SEEK_END:
+            offset, whence = self._stop + offset, os.SEEK_SET
         position = self._file.seek(offset, whence)
         self._remaining = self._stop - position
         return position
