@@ -142,7 +142,7 @@ def file_body(
     A single range goes through the server's ``wsgi.file_wrapper`` when there
     is one: as the real file seeked to the range start when the server is
     known to send no more than Content-Length (Gunicorn, which then uses
-    sendfile with an offset and a count), otherwise as a reader bounded to the
+    sendfile with an offset and a count, and Waitress), otherwise as a reader bounded to the
     range, so that not even a file that grows while it is sent can make the
     body longer than Content-Length. Multipart bodies, and servers without a
     file_wrapper, get a chunked iterator. Where staticwrap reads the file
