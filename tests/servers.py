@@ -11,15 +11,21 @@ without it); CI installs everything and so runs them all.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
 import shutil
+import socket
 import sys
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+#: A bound on each wait of the stalled-client helpers (a hang guard, not a measure).
+STALL_TIMEOUT = 10.0
 
 
 @dataclass(frozen=True)
@@ -132,3 +138,32 @@ def require_command(name: str) -> str:
     if os.environ.get("STATICWRAP_ALLOW_SKIP") == "1":
         pytest.skip(message)
     pytest.fail(message)
+
+
+@contextlib.contextmanager
+def stalled_clients(port: int, target: str, count: int) -> Iterator[None]:
+    """``count`` connections on 127.0.0.1 that each asked for ``target``, read the start of a 200, and stall.
+
+    Each has a small receive window, so the server soon cannot send it more;
+    all are closed on the way out.
+    """
+    with contextlib.ExitStack() as stack:
+        for _ in range(count):
+            client = stack.enter_context(socket.socket())
+            client.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            client.settimeout(STALL_TIMEOUT)
+            client.connect(("127.0.0.1", port))
+            client.sendall(f"GET {target} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode())
+            assert client.recv(64).startswith(b"HTTP/1.1 200")
+        yield
+
+
+def settled(measure: Callable[[], int]) -> int:
+    """``measure()`` once it stops changing between two polls 0.2 s apart (waiting at most ``STALL_TIMEOUT``)."""
+    value = measure()
+    for _ in range(int(STALL_TIMEOUT / 0.2)):
+        time.sleep(0.2)
+        if measure() == value:
+            break
+        value = measure()
+    return value

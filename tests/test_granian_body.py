@@ -13,7 +13,6 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -24,7 +23,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import write
-from tests.servers import require, require_command
+from tests.servers import require, require_command, settled, stalled_clients
 from tests.test_sendfile import serve_traced
 from tests.test_server import TIMEOUT, fetch, free_port
 
@@ -174,28 +173,9 @@ def test_stalled_clients_do_not_hold_whole_bodies(traced: Traced) -> None:
     clients = 4
     assert fetch(traced.port, "/static/large.bin").status == 200  # warm: the same path once through
     before = traced.resident_bytes()
-    sockets = []
-    try:
-        for _ in range(clients):
-            client = socket.socket()
-            # A small receive window: the client stops taking bytes early on.
-            client.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-            client.settimeout(TIMEOUT)
-            client.connect(("127.0.0.1", traced.port))
-            client.sendall(b"GET /static/large.bin HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
-            assert client.recv(64).startswith(b"HTTP/1.1 200")
-            sockets.append(client)
-        # Let the server read ahead as far as it will: until its reads stop.
-        mark = traced.mark()
-        for _ in range(int(TIMEOUT / 0.2)):
-            time.sleep(0.2)
-            if traced.mark() == mark:
-                break
-            mark = traced.mark()
+    with stalled_clients(traced.port, "/static/large.bin", clients):
+        settled(traced.mark)  # the server has read ahead as far as it will: its reads stopped
         grown = traced.resident_bytes() - before
-    finally:
-        for client in sockets:
-            client.close()
     # Had each response held its body whole, the worker would have grown by
     # clients × LARGE; it holds a few blocks each.
     assert grown < LARGE, f"{grown / MIB:.1f} MiB more resident with {clients} stalled clients"

@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import write
-from tests.test_server import APPS, STATICWRAP_HOME, fetch, free_port, kill_group, stop, wait_until_serving
+from tests.test_server import fetch, free_port, kill_group, start_app, stop, wait_until_serving
 
 pytestmark = [
     pytest.mark.server,
@@ -97,12 +97,8 @@ def traced(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
 @contextlib.contextmanager
 def serve_traced(command: list[str], root: Path, port: int, log: Path) -> Iterator[subprocess.Popen[bytes]]:
     """Run ``command``, strace starting a server over ``root`` on ``port``, until it serves; stop it after."""
-    python_path = os.pathsep.join(filter(None, [str(APPS), str(STATICWRAP_HOME), os.environ.get("PYTHONPATH")]))
-    env = {**os.environ, "STATICWRAP_TEST_ROOT": str(root), "PYTHONPATH": python_path}
     with log.open("wb") as output:
-        process = subprocess.Popen(
-            command, cwd=APPS, env=env, stdout=output, stderr=subprocess.STDOUT, start_new_session=True
-        )
+        process = start_app(command, root, output)
         try:
             master = gunicorn_master(process)
         except BaseException:

@@ -13,9 +13,7 @@ import contextlib
 import hashlib
 import os
 import socket
-import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,8 +21,8 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import write
-from tests.servers import require
-from tests.test_server import APPS, STATICWRAP_HOME, TIMEOUT, fetch, free_port, stop, wait_until_serving
+from tests.servers import require, settled, stalled_clients
+from tests.test_server import TIMEOUT, fetch, free_port, serving
 
 pytestmark = pytest.mark.server
 
@@ -55,17 +53,8 @@ def waitress(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Waitress]:
     log = tmp_path_factory.mktemp("waitress-log") / "waitress.log"
     port = free_port()
     command = [sys.executable, "-m", "waitress", "--listen", f"127.0.0.1:{port}", "gunicorn_app:application"]
-    python_path = os.pathsep.join(filter(None, [str(APPS), str(STATICWRAP_HOME), os.environ.get("PYTHONPATH")]))
-    env = {**os.environ, "STATICWRAP_TEST_ROOT": str(root), "PYTHONPATH": python_path}
-    with log.open("wb") as output:
-        process = subprocess.Popen(
-            command, cwd=APPS, env=env, stdout=output, stderr=subprocess.STDOUT, start_new_session=True
-        )
-        try:
-            wait_until_serving(process, port, log)
-            yield Waitress(port, process.pid, large, root)
-        finally:
-            stop(process)
+    with serving(command, root, port, log) as process:
+        yield Waitress(port, process.pid, large, root)
 
 
 def test_stalled_clients_do_not_make_waitress_copy_bodies(waitress: Waitress) -> None:
@@ -73,27 +62,9 @@ def test_stalled_clients_do_not_make_waitress_copy_bodies(waitress: Waitress) ->
     response = fetch(waitress.port, "/static/large.bin")
     assert hashlib.sha256(response.body).digest() == hashlib.sha256(waitress.large.read_bytes()).digest()
     before = waitress.written()
-    sockets = []
-    try:
-        for _ in range(clients):
-            client = socket.socket()
-            client.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # takes little, then stalls
-            client.settimeout(TIMEOUT)
-            client.connect(("127.0.0.1", waitress.port))
-            client.sendall(b"GET /static/large.bin HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
-            assert client.recv(64).startswith(b"HTTP/1.1 200")
-            sockets.append(client)
-        # Until the server stops writing: it has done all it will for stalled clients.
-        written = waitress.written()
-        for _ in range(int(TIMEOUT / 0.2)):
-            time.sleep(0.2)
-            if waitress.written() == written:
-                break
-            written = waitress.written()
-        grown = written - before
-    finally:
-        for client in sockets:
-            client.close()
+    with stalled_clients(waitress.port, "/static/large.bin", clients):
+        # The server has done all it will for stalled clients once it stops writing.
+        grown = settled(waitress.written) - before
     # Copying each body into an output buffer writes clients × LARGE bytes;
     # sending from the file writes only what the stalled sockets took.
     assert grown < LARGE, f"{grown / MIB:.1f} MiB written with {clients} stalled clients"
