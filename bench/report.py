@@ -20,10 +20,6 @@ from .startup import BUILT, SOURCE
 
 Format = Callable[[float], str]
 
-GRANIAN_WSGI_KEY, GRANIAN_ASGI_KEY, UVICORN_KEY = GRANIAN_WSGI.key, GRANIAN_ASGI.key, UVICORN.key
-UWSGI_KEY, WAITRESS_KEY = UWSGI.key, WAITRESS.key
-STATICWRAP_ASGI_KEY, SERVESTATIC_KEY, STARLETTE_KEY = STATICWRAP_ASGI, SERVESTATIC, STARLETTE
-
 
 def fmt_us(value: float) -> str:
     return f"{value:.2f}" if value < 10 else f"{value:.1f}" if value < 100 else f"{value:,.0f}"
@@ -331,8 +327,8 @@ def servers_aa(grid: Grid) -> str:
     parts = []
     for scenario in SERVER_SCENARIOS:
         metric = "mbps" if scenario.bulk else "rps"
-        again = grid.median(scenario.key, _pair(GRANIAN_WSGI_KEY, STATICWRAP_AGAIN.key), metric)
-        first = grid.median(scenario.key, _pair(GRANIAN_WSGI_KEY, STATICWRAP.key), metric)
+        again = grid.median(scenario.key, _pair(GRANIAN_WSGI.key, STATICWRAP_AGAIN.key), metric)
+        first = grid.median(scenario.key, _pair(GRANIAN_WSGI.key, STATICWRAP.key), metric)
         parts.append(f"{scenario.title} {fmt_ratio(ratio(again, first))}")
     return "A/A (staticwrap (again) ÷ staticwrap, both under Granian WSGI): " + ", ".join(parts) + "."
 
@@ -347,8 +343,8 @@ def server_targets(grid: Grid) -> list[Target]:
     found = []
     nginx = median(HIT_1K.key, NGINX.key, "rps")
     for server, app, goal, label in (
-        (GRANIAN_WSGI_KEY, STATICWRAP.key, 0.9, "staticwrap under Granian WSGI"),
-        (GRANIAN_ASGI_KEY, STATICWRAP_ASGI_KEY, 0.8, "staticwrap ASGI under Granian ASGI"),
+        (GRANIAN_WSGI.key, STATICWRAP.key, 0.9, "staticwrap under Granian WSGI"),
+        (GRANIAN_ASGI.key, STATICWRAP_ASGI, 0.8, "staticwrap ASGI under Granian ASGI"),
     ):
         found.append(
             _ratio_target(
@@ -361,28 +357,28 @@ def server_targets(grid: Grid) -> list[Target]:
                 fmt_rate,
             )
         )
-    for peer, peer_name, goal in ((SERVESTATIC_KEY, "ServeStatic ASGI", 2.0), (STARLETTE_KEY, "Starlette", 3.0)):
+    for peer, peer_name, goal in ((SERVESTATIC, "ServeStatic ASGI", 2.0), (STARLETTE, "Starlette", 3.0)):
         found.append(
             _ratio_target(
                 f"1 KiB file under uvicorn: req/s, staticwrap ASGI ÷ {peer_name}",
                 f"≥ {goal}×",
-                median(HIT_1K.key, _pair(UVICORN_KEY, STATICWRAP_ASGI_KEY), "rps"),
-                median(HIT_1K.key, _pair(UVICORN_KEY, peer), "rps"),
+                median(HIT_1K.key, _pair(UVICORN.key, STATICWRAP_ASGI), "rps"),
+                median(HIT_1K.key, _pair(UVICORN.key, peer), "rps"),
                 "req/s",
                 at_least(goal),
                 fmt_rate,
             )
         )
     noise = max(
-        _aa_noise_of(grid, scenario.key, _pair(GRANIAN_WSGI_KEY, STATICWRAP.key), "mbps")
+        _aa_noise_of(grid, scenario.key, _pair(GRANIAN_WSGI.key, STATICWRAP.key), "mbps")
         for scenario in (LARGE_20M, RANGE_20M)
     )
     for server, name, mine, peer, peer_name in (
-        (GRANIAN_WSGI_KEY, "Granian WSGI", STATICWRAP.key, WHITENOISE.key, "WhiteNoise"),
-        (UWSGI_KEY, "uWSGI", STATICWRAP.key, WHITENOISE.key, "WhiteNoise"),
-        (WAITRESS_KEY, "Waitress", STATICWRAP.key, WHITENOISE.key, "WhiteNoise"),
-        (UVICORN_KEY, "uvicorn", STATICWRAP_ASGI_KEY, SERVESTATIC_KEY, "ServeStatic"),
-        (GRANIAN_ASGI_KEY, "Granian ASGI", STATICWRAP_ASGI_KEY, SERVESTATIC_KEY, "ServeStatic"),
+        (GRANIAN_WSGI.key, "Granian WSGI", STATICWRAP.key, WHITENOISE.key, "WhiteNoise"),
+        (UWSGI.key, "uWSGI", STATICWRAP.key, WHITENOISE.key, "WhiteNoise"),
+        (WAITRESS.key, "Waitress", STATICWRAP.key, WHITENOISE.key, "WhiteNoise"),
+        (UVICORN.key, "uvicorn", STATICWRAP_ASGI, SERVESTATIC, "ServeStatic"),
+        (GRANIAN_ASGI.key, "Granian ASGI", STATICWRAP_ASGI, SERVESTATIC, "ServeStatic"),
     ):
         for scenario in (LARGE_20M, RANGE_20M):
             found.append(
