@@ -36,10 +36,11 @@ LARGE_READ = 256 * 1024
 #: The most one read may ask for: a bound on what one response holds at once.
 MOST_READ = MIB
 #: openat(AT_FDCWD, "/path", ...) = fd ; read(fd, "..."..., asked) = got ; close(fd) = 0
-# (strace pads short calls with spaces before the "=".)
-_OPEN = re.compile(r'openat\([^,]+, "([^"]+)", [^)]*\) += (\d+)')
-_READ = re.compile(r"read\((\d+), .*, (\d+)\) += (\d+)$")
-_CLOSE = re.compile(r"close\((\d+)\) += 0")
+# strace pads short calls with spaces before the "=", and a call it split in
+# two (see _calls) is joined with a space before its closing parenthesis.
+_OPEN = re.compile(r'openat\([^,]+, "([^"]+)", [^)]*\)\s*= (\d+)')
+_READ = re.compile(r"read\((\d+),.*, (\d+)\)\s*= (\d+)$")
+_CLOSE = re.compile(r"close\((\d+)\s*\)\s*= 0")
 
 
 @dataclass(frozen=True)
