@@ -29,6 +29,7 @@ CONDITIONAL = "304"  # answers If-None-Match with 304
 RANGE = "range"  # answers a single Range with 206
 PASS = "pass"  # hands other requests to the application
 FLOOR = "floor"  # the application itself: the floor of the 1 KiB row
+CHUNKED = "chunked"  # sends file bodies chunked, without Content-Length (Granian's own static files)
 
 
 def bare_app(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:

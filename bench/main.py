@@ -1,6 +1,6 @@
 """``python -m bench [--quick]``: run the sections, print the report, write it to bench/results/.
 
-The full run takes under ten minutes on a 2-core machine; ``--quick`` takes
+The full run takes about eleven minutes on a 2-core machine; ``--quick`` takes
 seconds (tiny iteration counts, a small startup tree, one short wrk run per
 scenario on the sync worker only, and no wrk or nginx if they are missing) so
 that CI can keep the benchmark from rotting. The exit status is 1 when a
@@ -10,6 +10,7 @@ response of staticwrap failed its check, else 0.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import signal
 import sys
 import tempfile
@@ -19,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 
-from . import inprocess, machine, nginx, startup, trees, wire
+from . import inprocess, machine, nginx, servers, startup, trees, wire
 from .apps import (
     STATICWRAP,
     STATICWRAP_AGAIN,
@@ -35,7 +36,7 @@ from .results import Grid
 from .scenarios import BR_30K, HIT_1K, RANGE_20M, WIRE, Scenario
 
 RESULTS = Path(__file__).resolve().parent / "results"
-SECTIONS = ("inprocess", "wire", "startup")
+SECTIONS = ("inprocess", "wire", "servers", "startup")
 
 
 @dataclass(frozen=True)
@@ -49,10 +50,12 @@ class Mode:
     wire_quick: bool
     startup_files: int
     startup_rounds: int
+    servers_rounds: int
+    servers_bulk_seconds: int
 
 
-FULL = Mode("full", 7, 120.0, wire.Settings(duration=1, rounds=5), False, 10_000, 3)
-QUICK = Mode("quick", 2, 3.0, wire.Settings(duration=1, rounds=1, worker_classes=("sync",)), True, 300, 1)
+FULL = Mode("full", 7, 120.0, wire.Settings(duration=1, rounds=5), False, 10_000, 3, 4, 2)
+QUICK = Mode("quick", 2, 3.0, wire.Settings(duration=1, rounds=1, worker_classes=("sync",)), True, 300, 1, 1, 1)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -114,6 +117,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     if "wire" in sections:
         _run_wire(report, mode, contenders, static_dir, workdir, tools, progress)
+
+    if "servers" in sections:
+        _run_servers(report, mode, static_dir, workdir, progress)
 
     if "startup" in sections:
         progress(f"making the startup trees ({mode.startup_files:,} files)")
@@ -187,6 +193,37 @@ def _run_wire(
     )
 
 
+def _run_servers(report: Report, mode: Mode, static_dir: str, workdir: Path, progress: Progress) -> None:
+    wrk = wire.wrk_executable()
+    if wrk is None:
+        return  # the wire section says why
+    binary = nginx.executable()
+    nginx_pair = (binary, nginx.contender()) if binary is not None else None
+    pairs = servers.QUICK_PAIRS if mode.wire_quick else servers.PAIRS
+    scenarios = (HIT_1K,) if mode.wire_quick else servers.SCENARIOS
+    settings = dataclasses.replace(mode.wire, rounds=mode.servers_rounds, bulk_duration=mode.servers_bulk_seconds)
+    report.servers = servers.run(
+        static_dir,
+        nginx_pair,
+        pairs=pairs,
+        settings=settings,
+        workdir=workdir,
+        wrk=wrk,
+        progress=progress,
+        scenarios=scenarios,
+    )
+    report.servers_contenders = [pair.contender for pair in pairs] + ([nginx_pair[1]] if nginx_pair else [])
+    report.servers_info = [
+        f"Each (server, application) pair is its own server, all running at once beside nginx; "
+        f"wrk -t{settings.threads} -c{settings.connections} -d{settings.duration}s as in the Gunicorn section "
+        f"(-d{settings.bulk_duration}s for the MB/s rows), "
+        f"{settings.rounds} interleaved rounds; CPU is the utime+stime of all the server's processes per request.",
+        "Commands: `granian --interface wsgi|asgi --workers 2`, `uwsgi --http11-socket --master --processes 2`, "
+        "`waitress --threads 4`, `uvicorn --workers 1` (uvloop and httptools installed), Granian's own files with "
+        "`--static-path-route /static --static-path-mount DIR` in front of the bare ASGI app; nginx has 1 worker.",
+    ]
+
+
 def _startup_info(startup_trees: trees.StartupTrees, mode: Mode) -> list[str]:
     source_files, source_bytes = trees.tree_bytes(startup_trees.source)
     lines = [
@@ -217,4 +254,9 @@ def _startup_info(startup_trees: trees.StartupTrees, mode: Mode) -> list[str]:
 def _staticwrap_wrong(report: Report) -> bool:
     grids: list[Grid] = [grid for grid in (report.in_process, report.startup) if grid is not None]
     grids += list(report.wire.values())
+    if report.servers is not None:
+        grids.append(report.servers)
+        keys = {STATICWRAP.key, STATICWRAP_AGAIN.key, servers.STATICWRAP_ASGI}
+        if any(contender.rsplit("/", 1)[-1] in keys for _, contender in report.servers.wrong()):
+            return True
     return any(contender in {STATICWRAP.key, STATICWRAP_AGAIN.key} for grid in grids for _, contender in grid.wrong())

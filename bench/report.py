@@ -11,9 +11,11 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from .apps import BARE, STATICWRAP, STATICWRAP_AGAIN, STATICWRAP_HASH_CACHE, WHITENOISE, Contender
+from .apps import BARE, NGINX, STATICWRAP, STATICWRAP_AGAIN, STATICWRAP_HASH_CACHE, WHITENOISE, Contender
 from .results import Grid, Measured, Skipped
 from .scenarios import BR_30K, HIT_1K, IN_PROCESS, LARGE_20M, MISS, NON_STATIC, NOT_MODIFIED, RANGE_20M, WIRE
+from .servers import GRANIAN_ASGI, GRANIAN_WSGI, SERVESTATIC, STARLETTE, STATICWRAP_ASGI, UVICORN, UWSGI, WAITRESS
+from .servers import SCENARIOS as SERVER_SCENARIOS
 from .startup import BUILT, SOURCE
 
 Format = Callable[[float], str]
@@ -312,6 +314,105 @@ def _aa_noise(grid: Grid, row: str, metric: str) -> float:
     return max(0.02, abs(1.0 - aa)) if aa is not None else 0.02
 
 
+def servers_table(grid: Grid, contenders: Sequence[Contender], notes: Notes) -> list[str]:
+    """One row per (server, application): throughput and server CPU per scenario, and the 1 KiB req/s ÷ nginx."""
+    headers = ["server and application"]
+    for scenario in SERVER_SCENARIOS:
+        headers += [f"{scenario.title} ({'MB/s' if scenario.bulk else 'req/s'})", "CPU µs/req"]
+    headers.append("1 KiB ÷ nginx")
+    nginx = grid.median(HIT_1K.key, NGINX.key, "rps")
+    rows = []
+    for contender in contenders:
+        row = [contender.name]
+        for scenario in SERVER_SCENARIOS:
+            metric = "mbps" if scenario.bulk else "rps"
+            row.append(cell(grid, scenario.key, contender, metric, fmt_rate, notes, "other servers"))
+            row.append(cell(grid, scenario.key, contender, "cpu_us", fmt_us, notes, "other servers"))
+        row.append(fmt_ratio(ratio(grid.median(HIT_1K.key, contender.key, "rps"), nginx)))
+        rows.append(row)
+    return markdown_table(headers, rows)
+
+
+def servers_aa(grid: Grid) -> str:
+    """The A/A line of the servers section: the two staticwrap rows under Granian WSGI."""
+    parts = []
+    for scenario in SERVER_SCENARIOS:
+        metric = "mbps" if scenario.bulk else "rps"
+        again = grid.median(scenario.key, _pair(GRANIAN_WSGI.key, STATICWRAP_AGAIN.key), metric)
+        first = grid.median(scenario.key, _pair(GRANIAN_WSGI.key, STATICWRAP.key), metric)
+        parts.append(f"{scenario.title} {fmt_ratio(ratio(again, first))}")
+    return "A/A (staticwrap (again) ÷ staticwrap, both under Granian WSGI): " + ", ".join(parts) + "."
+
+
+def _pair(server: str, app: str) -> str:
+    return f"{server}/{app}"
+
+
+def server_targets(grid: Grid) -> list[Target]:
+    """The targets of issue 15, each a ratio of two rows of this run."""
+    median = grid.median
+    found = []
+    nginx = median(HIT_1K.key, NGINX.key, "rps")
+    for server, app, goal, label in (
+        (GRANIAN_WSGI.key, STATICWRAP.key, 0.9, "staticwrap under Granian WSGI"),
+        (GRANIAN_ASGI.key, STATICWRAP_ASGI, 0.8, "staticwrap ASGI under Granian ASGI"),
+    ):
+        found.append(
+            _ratio_target(
+                f"1 KiB file: req/s, {label} ÷ nginx",
+                f"≥ {goal}×",
+                median(HIT_1K.key, _pair(server, app), "rps"),
+                nginx,
+                "req/s",
+                at_least(goal),
+                fmt_rate,
+            )
+        )
+    for peer, peer_name, goal in ((SERVESTATIC, "ServeStatic ASGI", 2.0), (STARLETTE, "Starlette", 3.0)):
+        found.append(
+            _ratio_target(
+                f"1 KiB file under uvicorn: req/s, staticwrap ASGI ÷ {peer_name}",
+                f"≥ {goal}×",
+                median(HIT_1K.key, _pair(UVICORN.key, STATICWRAP_ASGI), "rps"),
+                median(HIT_1K.key, _pair(UVICORN.key, peer), "rps"),
+                "req/s",
+                at_least(goal),
+                fmt_rate,
+            )
+        )
+    noise = max(
+        _aa_noise_of(grid, scenario.key, _pair(GRANIAN_WSGI.key, STATICWRAP.key), "mbps")
+        for scenario in (LARGE_20M, RANGE_20M)
+    )
+    for server, name, mine, peer, peer_name in (
+        (GRANIAN_WSGI.key, "Granian WSGI", STATICWRAP.key, WHITENOISE.key, "WhiteNoise"),
+        (UWSGI.key, "uWSGI", STATICWRAP.key, WHITENOISE.key, "WhiteNoise"),
+        (WAITRESS.key, "Waitress", STATICWRAP.key, WHITENOISE.key, "WhiteNoise"),
+        (UVICORN.key, "uvicorn", STATICWRAP_ASGI, SERVESTATIC, "ServeStatic"),
+        (GRANIAN_ASGI.key, "Granian ASGI", STATICWRAP_ASGI, SERVESTATIC, "ServeStatic"),
+    ):
+        for scenario in (LARGE_20M, RANGE_20M):
+            found.append(
+                _ratio_target(
+                    f"{scenario.title} under {name}: MB/s, staticwrap ÷ {peer_name}",
+                    f"≥ 1.0× (within the A/A noise, {noise:.0%})",
+                    median(scenario.key, _pair(server, mine), "mbps"),
+                    median(scenario.key, _pair(server, peer), "mbps"),
+                    "MB/s",
+                    at_least(1.0 - noise),
+                    fmt_rate,
+                )
+            )
+    return found
+
+
+def _aa_noise_of(grid: Grid, row: str, first: str, metric: str) -> float:
+    """How far the Granian WSGI A/A ratio of a row is from 1 (at least 2%)."""
+    again = first.rsplit("/", 1)[0] + "/" + STATICWRAP_AGAIN.key
+    aa = ratio(grid.median(row, again, metric), grid.median(row, first, metric))
+    return max(0.02, abs(1.0 - aa)) if aa is not None else 0.02
+
+
 def targets_table(found: Sequence[Target]) -> list[str]:
     rows = [
         [target.label, target.goal, target.shown, "—" if target.met is None else "met" if target.met else "NOT MET"]
@@ -336,6 +437,9 @@ class Report:
     startup: Grid | None = None
     startup_contenders: Sequence[Contender] = ()
     startup_info: list[str] = field(default_factory=list)
+    servers: Grid | None = None
+    servers_contenders: Sequence[Contender] = ()
+    servers_info: list[str] = field(default_factory=list)
 
     def render(self) -> str:
         notes = Notes()
@@ -355,6 +459,10 @@ class Report:
             out += [f"Skipped: {self.wire_skipped}.", ""]
         for worker, grid in self.wire.items():
             out += [*wire_tables(worker, grid, self.wire_contenders, notes), ""]
+        if self.servers is not None:
+            out += ["## Other servers, loaded with wrk (median of the rounds)", ""]
+            out += [*(f"- {line}" for line in self.servers_info), f"- {servers_aa(self.servers)}", ""]
+            out += [*servers_table(self.servers, self.servers_contenders, notes), ""]
         if self.startup is not None:
             out += ["## Startup: indexing the tree (median; each in a fresh interpreter)", ""]
             out += [*(f"- {line}" for line in self.startup_info), ""]
@@ -362,6 +470,10 @@ class Report:
         found = targets(self.in_process, self.wire, self.startup)
         met = sum(1 for target in found if target.met)
         out += [f"## Targets (issue 5): {met} of {len(found)} met", "", *targets_table(found), ""]
+        if self.servers is not None:
+            found = server_targets(self.servers)
+            met = sum(1 for target in found if target.met)
+            out += [f"## Targets (issue 15, other servers): {met} of {len(found)} met", "", *targets_table(found), ""]
         if notes.lines:
             out += ["## Notes", "", *(f"- {line}" for line in notes.lines), ""]
         return "\n".join(out)

@@ -17,6 +17,7 @@ every contender.
 
 from __future__ import annotations
 
+import dataclasses
 import http.client
 import os
 import shutil
@@ -34,7 +35,7 @@ from .scenarios import WIRE, Scenario
 
 REPO = Path(__file__).resolve().parent.parent
 
-_WRK_SCRIPT = """\
+WRK_SCRIPT = """\
 -- Print the totals in a form the benchmark parses (bytes include the headers).
 done = function(summary, latency, requests)
   local e = summary.errors
@@ -56,6 +57,15 @@ class Settings:
     connections: int = 16
     worker_classes: tuple[str, ...] = ("sync", "gthread")
     gthread_threads: int = 4
+    #: seconds per wrk run of the MB/s rows, when not ``duration``: a slow
+    #: server sends one 20 MiB body per connection in more than a second.
+    bulk_duration: int | None = None
+
+    def for_scenario(self, scenario: Scenario) -> Settings:
+        """These settings, with the duration of the scenario's kind of row."""
+        if scenario.bulk and self.bulk_duration is not None:
+            return dataclasses.replace(self, duration=self.bulk_duration)
+        return self
 
 
 @dataclass(frozen=True)
@@ -185,7 +195,7 @@ def _measure(
     settings: Settings,
 ) -> None:
     cpu_before, pids_before = server.cpu_seconds()
-    result = run_wrk(wrk, script, server.url + scenario.path, headers, settings)
+    result = run_wrk(wrk, script, server.url + scenario.path, headers, settings.for_scenario(scenario))
     cpu_after, pids_after = server.cpu_seconds()
     if pids_after != pids_before:
         outcome.notes.append(f"the server's processes changed during a run ({len(pids_before)} → {len(pids_after)})")
@@ -217,7 +227,7 @@ def run(
     logs = workdir / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     script = workdir / "report.lua"
-    script.write_text(_WRK_SCRIPT)
+    script.write_text(WRK_SCRIPT)
     grids: dict[str, Grid] = {}
     with procs.stopping([]) as started:
         nginx_server = None

@@ -19,7 +19,14 @@ from typing import BinaryIO, NamedTuple
 from .asset import FileFacts
 from .ranges import ByteRange
 
-BLOCK_SIZE = 64 * 1024
+# How much of a file one read takes, where staticwrap reads it itself (a
+# server without wsgi.file_wrapper, such as Granian's WSGI interface, or with
+# one that cannot be given the descriptor, or a multipart body), and the block
+# size handed to a wsgi.file_wrapper. Large enough that a 20 MiB file is 80
+# reads and 80 fstat checks, not 320 of each; small enough to bound memory: a
+# server holds a few blocks of a body its client is slow to take (Granian
+# buffers several), so each stalled response costs a few times this.
+BLOCK_SIZE = 256 * 1024
 
 # file_wrapper implementations known to send no more than the Content-Length
 # the application set, so that they can be given the real descriptor, seeked
@@ -27,7 +34,12 @@ BLOCK_SIZE = 64 * 1024
 # Gunicorn's Response.sendfile() sends at most response_length bytes from the
 # file's current offset, and Response.write() truncates to it on the
 # non-sendfile path. It may send fewer: see SendableRange.
-_LENGTH_RESPECTING_WRAPPERS = ("gunicorn.",)
+# Waitress's ReadOnlyFileBasedBuffer, given a seekable file, sends
+# min(Content-Length, end - current position) bytes (prepare()), read by its
+# I/O thread as the socket drains; given anything else, its worker thread
+# iterates the body into an output buffer that spills to temporary files, a
+# whole copy of the body for a client that is slow to read it.
+_LENGTH_RESPECTING_WRAPPERS = ("gunicorn.", "waitress.")
 
 
 class ChangedWhileSentError(OSError):
@@ -130,7 +142,7 @@ def file_body(
     A single range goes through the server's ``wsgi.file_wrapper`` when there
     is one: as the real file seeked to the range start when the server is
     known to send no more than Content-Length (Gunicorn, which then uses
-    sendfile with an offset and a count), otherwise as a reader bounded to the
+    sendfile with an offset and a count, and Waitress), otherwise as a reader bounded to the
     range, so that not even a file that grows while it is sent can make the
     body longer than Content-Length. Multipart bodies, and servers without a
     file_wrapper, get a chunked iterator. Where staticwrap reads the file
@@ -223,8 +235,9 @@ class SendableRange(BoundedReader):
 
     Its ``fileno()`` is the file's, seeked to the range start, so that the
     server can send it with sendfile(2) and an offset and a count; reads (a
-    server without sendfile, or TLS) are bounded to the range and checked as
-    :class:`BoundedReader` checks them.
+    server without sendfile, or TLS, or Waitress) are bounded to the range and
+    checked as :class:`BoundedReader` checks them. It seeks like the file,
+    except that its end is the range's end.
 
     sendfile(2) returns 0 at end of file, and Gunicorn's loop (Python's
     ``socket.sendfile``) then stops without an error, short of the
@@ -258,7 +271,12 @@ class SendableRange(BoundedReader):
     def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
         # socket.sendfile() moves the offset past what it sent, and its
         # fallback without sendfile(2) seeks and reads: reads stay bounded to
-        # the range wherever they start.
+        # the range wherever they start. The end is the range's end, not the
+        # file's: Waitress measures what to send by seeking to it, and a file
+        # truncated meanwhile must still be sent (and found short) under the
+        # Content-Length already computed, not have it silently lowered.
+        if whence == os.SEEK_END:
+            offset, whence = self._stop + offset, os.SEEK_SET
         position = self._file.seek(offset, whence)
         self._remaining = self._stop - position
         return position

@@ -10,7 +10,7 @@ import pytest
 from staticwrap.body import BLOCK_SIZE, BoundedReader, ChangedWhileSentError, FileIterator
 from staticwrap.ranges import ByteRange
 
-DATA = bytes(range(256)) * 1024  # 256 KiB, every offset distinguishable
+DATA = bytes(range(256)) * 4096  # 1 MiB, every offset distinguishable
 
 
 @pytest.fixture

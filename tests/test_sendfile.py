@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import write
-from tests.test_server import APPS, STATICWRAP_HOME, fetch, free_port, kill_group, stop, wait_until_serving
+from tests.test_server import fetch, free_port, kill_group, start_app, stop, wait_until_serving
 
 pytestmark = [
     pytest.mark.server,
@@ -90,12 +90,15 @@ def traced(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
         "--graceful-timeout", "3",
         "gunicorn_app:application",
     ]  # fmt: skip
-    python_path = os.pathsep.join(filter(None, [str(APPS), str(STATICWRAP_HOME), os.environ.get("PYTHONPATH")]))
-    env = {**os.environ, "STATICWRAP_TEST_ROOT": str(root), "PYTHONPATH": python_path}
+    with serve_traced(command, root, port, log):
+        yield Traced(port, trace)
+
+
+@contextlib.contextmanager
+def serve_traced(command: list[str], root: Path, port: int, log: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """Run ``command``, strace starting a server over ``root`` on ``port``, until it serves; stop it after."""
     with log.open("wb") as output:
-        process = subprocess.Popen(
-            command, cwd=APPS, env=env, stdout=output, stderr=subprocess.STDOUT, start_new_session=True
-        )
+        process = start_app(command, root, output)
         try:
             master = gunicorn_master(process)
         except BaseException:
@@ -103,9 +106,9 @@ def traced(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
             raise
         try:
             wait_until_serving(process, port, log)
-            yield Traced(port, trace)
+            yield process
         finally:
-            # strace passes no signal on: stop Gunicorn itself, and strace
+            # strace passes no signal on: stop the server itself, and strace
             # ends when the processes it traces do.
             stop_master(master, process)
 

@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from email.utils import formatdate
 from pathlib import Path
+from typing import IO
 from wsgiref.simple_server import WSGIRequestHandler, make_server
 
 import brotli
@@ -234,16 +235,26 @@ def server(request: pytest.FixtureRequest, site: Site, tmp_path_factory: pytest.
     launcher = SERVERS[name]
     require(launcher.requires)
     port = free_port()
-    python_path = os.pathsep.join(filter(None, [str(APPS), str(STATICWRAP_HOME), os.environ.get("PYTHONPATH")]))
-    env = {**os.environ, "STATICWRAP_TEST_ROOT": str(site.root), "PYTHONPATH": python_path}
     log_path = tmp_path_factory.mktemp(name) / "server.log"
+    with serving(launcher.argv(port), site.root, port, log_path):
+        yield Server(port, name)
+
+
+def start_app(command: list[str], root: Path, log: IO[bytes]) -> subprocess.Popen[bytes]:
+    """Start ``command`` in tests/apps, in a session of its own, serving tests/apps/gunicorn_app.py over ``root``."""
+    python_path = os.pathsep.join(filter(None, [str(APPS), str(STATICWRAP_HOME), os.environ.get("PYTHONPATH")]))
+    env = {**os.environ, "STATICWRAP_TEST_ROOT": str(root), "PYTHONPATH": python_path}
+    return subprocess.Popen(command, cwd=APPS, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+
+
+@contextlib.contextmanager
+def serving(command: list[str], root: Path, port: int, log_path: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """:func:`start_app`, until it answers on ``port``; stopped (its whole group) on the way out."""
     with open(log_path, "wb") as log:
-        process = subprocess.Popen(
-            launcher.argv(port), cwd=APPS, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-        )
+        process = start_app(command, root, log)
         try:
             wait_until_serving(process, port, log_path)
-            yield Server(port, name)
+            yield process
         finally:
             stop(process)
 
