@@ -225,6 +225,19 @@ class BoundedReader(io.RawIOBase):
         self._remaining -= count
         return count
 
+    def read(self, size: int | None = -1) -> bytes:
+        # One read of the file, without RawIOBase.read's scratch buffer and
+        # the copy out of it: Waitress reads every block of a body this way.
+        if self._remaining <= 0:
+            return b""
+        wanted = self._remaining if size is None or size < 0 else min(size, self._remaining)
+        data = self._file.read(wanted)
+        if not data and wanted:
+            raise ended_early(self._file, self._facts)
+        check_unchanged(self._file, self._facts)
+        self._remaining -= len(data)
+        return data
+
     def close(self) -> None:
         self._file.close()
         super().close()
@@ -258,6 +271,13 @@ class SendableRange(BoundedReader):
     def readinto(self, buffer: memoryview | bytearray) -> int:  # type: ignore[override]
         try:
             return super().readinto(buffer)
+        except ChangedWhileSentError:
+            self._reported = True
+            raise
+
+    def read(self, size: int | None = -1) -> bytes:
+        try:
+            return super().read(size)
         except ChangedWhileSentError:
             self._reported = True
             raise

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import io
+import os
 from pathlib import Path
 
 import pytest
 
-from staticwrap.body import BLOCK_SIZE, BoundedReader, ChangedWhileSentError, FileIterator
+from staticwrap.asset import FileFacts
+from staticwrap.body import BLOCK_SIZE, BoundedReader, ChangedWhileSentError, FileIterator, SendableRange
 from staticwrap.ranges import ByteRange
 
 DATA = bytes(range(256)) * 4096  # 1 MiB, every offset distinguishable
@@ -83,3 +85,34 @@ def test_bounded_reader_raises_when_the_file_ends_early(data_file: Path) -> None
     with pytest.raises(ChangedWhileSentError, match="ended before"):
         reader.read(10)
     reader.close()
+
+
+@pytest.mark.parametrize("reader_class", [BoundedReader, SendableRange])
+def test_read_raises_once_the_file_changes_between_reads(data_file: Path, reader_class: type[BoundedReader]) -> None:
+    # read() (Waitress reads every block this way) checks the open file
+    # after each block, as readinto() does: a write in place between two
+    # blocks changes the mtime, and the body stops instead of mixing bytes.
+    st = data_file.stat()
+    facts = FileFacts(str(data_file), st.st_size, st.st_mtime_ns, st.st_ino, st.st_dev, "digest")
+    file = data_file.open("rb")
+    reader = (
+        SendableRange(file, ByteRange(0, 100), facts)
+        if reader_class is SendableRange
+        else BoundedReader(file, 100, facts)
+    )
+    assert reader.read(40) == DATA[:40]
+    os.utime(data_file, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000_000))
+    with pytest.raises(ChangedWhileSentError, match="changed while"):
+        reader.read(40)
+    reader.close()
+    assert file.closed
+
+
+def test_read_with_no_size_returns_the_rest_of_the_range(data_file: Path) -> None:
+    with data_file.open("rb") as file:
+        file.seek(5)
+        reader = BoundedReader(file, 50)
+        assert reader.read(10) == DATA[5:15]
+        assert reader.read() == DATA[15:55]
+        assert reader.read() == b""
+        reader.close()
