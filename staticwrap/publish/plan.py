@@ -43,6 +43,7 @@ from typing import Any
 
 from staticwrap._types import HeaderList
 from staticwrap.codings import WRITTEN_SUFFIXES
+from staticwrap.dictionaries import delta_name
 from staticwrap.generations import DEFAULT_KEEP, DEFAULT_KEEP_FOR, Retention
 from staticwrap.manifest import (
     STATICWRAP_MANIFEST,
@@ -368,11 +369,14 @@ def _manifest_upload(text: bytes) -> Upload:
 
 
 def kept_keys(manifest: Manifest) -> set[str]:
-    """Every key the generations of a tree's manifest list: each output (hashed or logical name) and its codings."""
+    """Every key the generations of a manifest list: each output (hashed or logical name), its codings and dcz files."""
     keys: set[str] = set()
     for name, record in manifest.outputs.items():
         keys.add(name)
         keys.update(name + WRITTEN_SUFFIXES[coding] for coding in record.variants if coding in WRITTEN_SUFFIXES)
+        if name == record.hashed:
+            # The dcz files a kept generation's record lists are served while it is kept (RFC 9842).
+            keys.update(delta_name(name, key) for key in record.dictionaries)
     return keys
 
 
