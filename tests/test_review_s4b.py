@@ -6,6 +6,7 @@ import hashlib
 import json
 from typing import Any
 
+from staticwrap.generations import Retention
 from staticwrap.publish.plan import LocalObject, plan_publish, published_record
 from tests.test_publish_plan import IMMUTABLE, sha, stored_after
 
@@ -47,3 +48,21 @@ def test_the_dcz_file_of_a_kept_store_generation_is_not_deleted() -> None:
     assert after is not None
     assert dcz in after
 
+
+def test_a_store_generation_built_beyond_any_float_is_no_traceback() -> None:
+    # A hostile or corrupt store manifest: one generation's "built" is an
+    # int no float holds. Publish compares times as floats (time.time()):
+    # that generation must not end the publish with an OverflowError.
+    z_files = {"app.js": {"hashed": Z_KEY}}
+    remote = stored_after(plan_publish(*_tree(BUILT_Z, z_files, [Z_KEY]), None))
+    data = json.loads(remote)
+    data["previous"] = [
+        {"built": 10**400, "files": {"app.js": {"hashed": A_KEY}}},
+        {"built": BUILT_Z - 10, "files": {"app.js": {"hashed": "app.yyyyyyyyyyyy.js"}}},
+    ]
+    hostile = json.dumps(data).encode()
+    objects, manifest = _tree(BUILT_B, {"app.js": {"hashed": B_KEY}}, [B_KEY])
+    plan = plan_publish(objects, manifest, hostile, retention=Retention.of(2, "1h"), now=float(BUILT_B + 7200))
+    # Whatever it keeps, the tree's own keys are never deleted.
+    assert B_KEY not in plan.deletions
+    assert "app.js" not in plan.deletions

@@ -231,6 +231,9 @@ def _publishable(key: object) -> bool:
 #: A record entry: the SHA-256 of the object's bytes (base64) and the fingerprint of its fields.
 Entry = tuple[str, str]
 
+#: Beyond this many seconds, a float (``time.time()``) no longer holds every whole second.
+_LARGEST_TIME = 2**53
+
 #: The build's retention, the default of a publish too.
 DEFAULT_RETENTION = Retention.of(DEFAULT_KEEP, DEFAULT_KEEP_FOR)
 
@@ -266,7 +269,14 @@ def store_generations(tree: Manifest, store: Manifest, retention: Retention, now
     if tree.built is None:
         return ()
     listings = [_listing(generation) for generation in tree.generations]
-    others = [generation for generation in store.generations if _listing(generation) not in listings]
+    # A "built" no float holds (a corrupt or hostile manifest) is no build
+    # time: counted against time.time(), it would end the publish with an
+    # OverflowError. That generation is not kept.
+    others = [
+        generation
+        for generation in store.generations
+        if abs(generation.built) < _LARGEST_TIME and _listing(generation) not in listings
+    ]
     if not others:
         return ()
     merged = sorted([*tree.previous, *others], key=lambda generation: generation.built, reverse=True)
