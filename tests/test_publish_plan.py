@@ -250,7 +250,7 @@ def test_a_fresh_build_keeps_the_stores_current_generation_listed_and_recorded(t
         (3, "1d", 60, True),  # the defaults: kept by count and by time
         (1, "1h", 1800, True),  # beyond the count, within the time
         (2, "0", 7200, True),  # beyond the time, within the count
-        (1, "1h", 7200, False),  # beyond both
+        (1, "1h", 7200, True),  # replaced at the publish, not at the build: within the time
         (1, "0", 0, False),
     ],
 )

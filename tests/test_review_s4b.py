@@ -66,3 +66,23 @@ def test_a_store_generation_built_beyond_any_float_is_no_traceback() -> None:
     # Whatever it keeps, the tree's own keys are never deleted.
     assert B_KEY not in plan.deletions
     assert "app.js" not in plan.deletions
+
+
+def test_the_deploy_a_publish_replaces_is_kept_for_keep_for_after_the_publish_not_the_build() -> None:
+    # The store's newest generation (A) is the deploy live until this
+    # publish: it is replaced now, not when the tree was built. A tree built
+    # two days before it is published (a build promoted from staging, or a
+    # build machine whose clock is behind) must not make A go at once under
+    # keep=1, keep_for="1d": pages of A are still rendered and cached.
+    a_files = {"app.js": {"hashed": A_KEY}}
+    remote = stored_after(plan_publish(*_tree(BUILT_A, a_files, [A_KEY]), None))
+    objects, manifest = _tree(BUILT_B, {"app.js": {"hashed": B_KEY}}, [B_KEY])
+    two_days = 2 * 86400
+    plan = plan_publish(objects, manifest, remote, retention=Retention.of(1, "1d"), now=float(BUILT_B + two_days))
+    assert A_KEY not in plan.deletions
+    after = published_record(stored_after(plan))
+    assert after is not None
+    assert A_KEY in after
+    # keep_for="0" keeps by count alone: then A goes, as the rule says.
+    dropped = plan_publish(objects, manifest, remote, retention=Retention.of(1, "0"), now=float(BUILT_B + two_days))
+    assert A_KEY in dropped.deletions

@@ -280,7 +280,11 @@ def store_generations(tree: Manifest, store: Manifest, retention: Retention, now
     if not others:
         return ()
     merged = sorted([*tree.previous, *others], key=lambda generation: generation.built, reverse=True)
-    kept = {id(generation) for generation in retention.kept(merged, tree.built, now)}
+    # The generation newest before the tree's was live until this publish:
+    # it is replaced now, not when the tree was built (a build published
+    # days later, or on a machine whose clock is behind).
+    replaced = max(tree.built, int(now))
+    kept = {id(generation) for generation in retention.kept(merged, replaced, now)}
     return tuple(generation for generation in others if id(generation) in kept)
 
 
