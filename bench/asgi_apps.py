@@ -1,26 +1,20 @@
 """The ASGI contenders of the servers section, each over the same bare ASGI application.
 
 ``bench.asgi:application`` builds the one named by ``BENCH_CONTENDER`` over
-``BENCH_STATIC``. The packages are imported inside the factories, so that a
-server loads only its own contender, and a missing one is reported by
-:func:`missing` instead of failing the run. staticwrap's own ASGI front end is
-used when ``staticwrap.asgi`` exists (a later branch adds it); until then its
-rows read "n/a (not on this branch)".
+``BENCH_STATIC``. The peers' packages are imported inside the factories, so
+that a server loads only its own contender's, and a missing one is reported by
+:func:`missing` instead of failing the run. (staticwrap.asgi is imported by
+every server here: the bare application uses its lifespan helper.)
 """
 
 from __future__ import annotations
 
 import importlib.util
-from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any
+from collections.abc import Callable
+
+from staticwrap.asgi import ASGIApp, Receive, Scope, Send, StaticWrapASGI, complete_lifespan
 
 from .apps import APP_BODY, APP_MARKER, PREFIX
-
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 _HEADERS = [
     (b"content-type", b"text/plain"),
@@ -32,22 +26,14 @@ _HEADERS = [
 async def bare_asgi(scope: Scope, receive: Receive, send: Send) -> None:
     """The application behind every ASGI contender: 200 and 1 KiB from memory for any HTTP request."""
     if scope["type"] == "lifespan":
-        while True:
-            message = await receive()
-            if message["type"] == "lifespan.startup":
-                await send({"type": "lifespan.startup.complete"})
-            elif message["type"] == "lifespan.shutdown":
-                await send({"type": "lifespan.shutdown.complete"})
-                return
+        await complete_lifespan(receive, send)
+        return
     await send({"type": "http.response.start", "status": 200, "headers": _HEADERS})
     await send({"type": "http.response.body", "body": APP_BODY})
 
 
 def _staticwrap(static_dir: str) -> ASGIApp:
-    from staticwrap import asgi  # type: ignore[attr-defined,unused-ignore]
-
-    app: ASGIApp = asgi.StaticWrapASGI(bare_asgi, static_dir, prefix=PREFIX)
-    return app
+    return StaticWrapASGI(bare_asgi, static_dir, prefix=PREFIX)
 
 
 def _servestatic(static_dir: str) -> ASGIApp:
@@ -79,7 +65,7 @@ def _bare(static_dir: str) -> ASGIApp:
 
 #: key -> (factory, the module it needs)
 FACTORIES: dict[str, tuple[Callable[[str], ASGIApp], str | None]] = {
-    "staticwrap-asgi": (_staticwrap, "staticwrap.asgi"),
+    "staticwrap-asgi": (_staticwrap, None),
     "servestatic-asgi": (_servestatic, "servestatic"),
     "starlette": (_starlette, "starlette"),
     "blacknoise": (_blacknoise, "blacknoise"),

@@ -5,8 +5,7 @@ all at once, next to the wire section's nginx; each is checked, then loaded
 with the same wrk settings as the Gunicorn section (:func:`bench.wire.run_phase`),
 in interleaved rounds. The WSGI contenders are the Gunicorn section's
 (``bench.wsgi``); the ASGI ones are in :mod:`bench.asgi_apps`. A pair whose
-server or package is missing is shown as not installed; staticwrap's ASGI
-front end as "n/a (not on this branch)" until ``staticwrap.asgi`` exists.
+server or package is missing is shown as not installed.
 """
 
 from __future__ import annotations
@@ -138,8 +137,6 @@ def unavailable(pair: Pair) -> Skipped | None:
     if not pair.server.asgi:
         return None
     module = asgi_apps.missing(pair.app)
-    if module == "staticwrap.asgi":
-        return Skipped("n/a (not on this branch)")
     return Skipped(f"n/a ({module} not installed)") if module is not None else None
 
 

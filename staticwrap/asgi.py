@@ -321,6 +321,17 @@ def _close_answer(answer: object) -> None:
         answer.file.close()
 
 
+async def complete_lifespan(receive: Receive, send: Send) -> None:
+    """Answer the ASGI lifespan protocol for an application with nothing to start or stop: complete both steps."""
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+
+
 async def static_only(scope: Scope, receive: Receive, send: Send) -> None:
     """The application of a static-only StaticWrapASGI: a 404 for every path not in the index.
 
@@ -328,13 +339,7 @@ async def static_only(scope: Scope, receive: Receive, send: Send) -> None:
     alone starts, and refuses a WebSocket (a close before the accept: a 403).
     """
     if scope["type"] == "lifespan":
-        while True:
-            message = await receive()
-            if message["type"] == "lifespan.startup":
-                await send({"type": "lifespan.startup.complete"})
-            elif message["type"] == "lifespan.shutdown":
-                await send({"type": "lifespan.shutdown.complete"})
-                return
+        await complete_lifespan(receive, send)
     elif scope["type"] == "websocket":
         await send({"type": "websocket.close", "code": 1000})
     else:

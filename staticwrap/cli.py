@@ -283,8 +283,7 @@ def _add_compress_options(parser: argparse.ArgumentParser) -> None:
 def _build_command(args: argparse.Namespace) -> int:
     from .build import build
 
-    bar = Progress(label="build", enabled=not args.quiet)
-    try:
+    with Progress(label="build", enabled=not args.quiet) as bar:
         result = build(
             args.source,
             args.destination,
@@ -297,10 +296,8 @@ def _build_command(args: argparse.Namespace) -> int:
             keep=args.keep,
             keep_for=args.keep_for,
             dictionaries=args.dictionaries,
-            progress=lambda done, total, name: bar.advance(name, total),
+            progress=bar.step,
         )
-    finally:
-        bar.close()
     if not args.quiet:
         print(result.summary())
     return 0
@@ -309,8 +306,7 @@ def _build_command(args: argparse.Namespace) -> int:
 def _publish_command(args: argparse.Namespace) -> int:
     from .publish import publish
 
-    bar = Progress(label="publish", enabled=not args.quiet and not args.dry_run)
-    try:
+    with Progress(label="publish", enabled=not args.quiet and not args.dry_run) as bar:
         result = publish(
             args.tree,
             args.url,
@@ -323,10 +319,8 @@ def _publish_command(args: argparse.Namespace) -> int:
             dry_run=args.dry_run,
             jobs=args.jobs,
             max_age=args.max_age,
-            progress=lambda done, total, key: bar.advance(key, total),
+            progress=bar.step,
         )
-    finally:
-        bar.close()
     if not args.quiet or args.dry_run:
         print(result.summary())
     return 0
@@ -334,8 +328,7 @@ def _publish_command(args: argparse.Namespace) -> int:
 
 def _compress_command(args: argparse.Namespace) -> int:
     started = time.monotonic()
-    bar = Progress(label="compress", enabled=not args.quiet)
-    try:
+    with Progress(label="compress", enabled=not args.quiet) as bar:
         results = compress.compress_tree(
             args.directory,
             codings=args.codings or compress.CODINGS,
@@ -343,8 +336,6 @@ def _compress_command(args: argparse.Namespace) -> int:
             jobs=args.jobs,
             progress=lambda result: bar.advance(os.path.relpath(result.path, args.directory)),
         )
-    finally:
-        bar.close()
     if not args.quiet:
         print(compress.format_summary(results, time.monotonic() - started))
     return 0

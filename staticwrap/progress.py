@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import sys
+from types import TracebackType
 from typing import TextIO
 
 _BAR_WIDTH = 24
@@ -36,6 +37,18 @@ class Progress:
         width = shutil.get_terminal_size((80, 20)).columns
         self.stream.write("\r" + f"{self.label} {count} {name}"[: width - 1].ljust(width - 1))
         self.stream.flush()
+
+    def step(self, done: int, total: int | None, name: str) -> None:
+        """:meth:`advance`, with the ``progress(done, total, name)`` signature of ``build()`` and ``publish()``."""
+        self.advance(name, total)
+
+    def __enter__(self) -> Progress:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        self.close()
 
     def close(self) -> None:
         """Clear the line, leaving the terminal as it was."""

@@ -39,3 +39,20 @@ def test_progress_is_silent_off_a_terminal_and_when_disabled() -> None:
         progress.advance("a.css", total=1)
         progress.close()
         assert stream.getvalue() == ""
+
+
+def test_progress_as_a_context_takes_build_callbacks_and_clears_its_line_on_an_error() -> None:
+    # step() has the progress(done, total, name) signature of build() and
+    # publish(); leaving the block, even by an exception, clears the line so
+    # that the error message starts on a clean one.
+    stream = Terminal()
+    try:
+        with Progress(label="publish", stream=stream) as progress:
+            progress.step(1, 2, "app.js")
+            raise RuntimeError("store refused")
+    except RuntimeError:
+        pass
+    drawn = stream.getvalue().split("\r")
+    assert drawn[1].startswith("publish [############............] 1/2 app.js")
+    assert drawn[-2].strip() == ""
+    assert drawn[-1] == ""

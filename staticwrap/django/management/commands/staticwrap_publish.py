@@ -54,18 +54,16 @@ class Command(BaseCommand):
         if options["no_prune"]:
             settings_given["prune"] = False
         # The wrapper passes write, flush and isatty through to the stream.
-        bar = Progress(label="publish", stream=cast(TextIO, self.stderr), enabled=not options["dry_run"])
         try:
-            result = publish(
-                config.static_root,
-                url,
-                dry_run=options["dry_run"],
-                config=config.config,
-                progress=lambda done, total, key: bar.advance(key, total),
-                **settings_given,
-            )
+            with Progress(label="publish", stream=cast(TextIO, self.stderr), enabled=not options["dry_run"]) as bar:
+                result = publish(
+                    config.static_root,
+                    url,
+                    dry_run=options["dry_run"],
+                    config=config.config,
+                    progress=bar.step,
+                    **settings_given,
+                )
         except StaticwrapError as error:
             raise CommandError(str(error)) from None
-        finally:
-            bar.close()
         self.stdout.write(result.summary())
