@@ -22,16 +22,28 @@ import re
 import subprocess
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import unquote, unquote_to_bytes
 
 import brotli
 import pytest
 
 from staticwrap import ConfigurationError, StaticWrap
-from staticwrap.asgi import READ_SIZE, Message, Receive, Scope, Send, StaticWrapASGI, static_only, template_globals
+from staticwrap.asgi import (
+    READ_SIZE,
+    RWF_NOWAIT,
+    Message,
+    Receive,
+    Scope,
+    Send,
+    StaticWrapASGI,
+    _PageCacheReader,
+    static_only,
+    template_globals,
+)
 from staticwrap.build import build
 from tests.conftest import TEN, call, downstream, write
 from tests.servers import ASGI_SERVERS, require
@@ -424,6 +436,81 @@ def test_large_body_is_sent_in_bounded_blocks(site: Site) -> None:
     # Never the whole file in memory at once: blocks of READ_SIZE, the last one shorter.
     assert len(response.events) == -(-len(LARGE) // READ_SIZE)
     assert [event["more_body"] for event in response.events] == [True] * (len(response.events) - 1) + [False]
+
+
+T = TypeVar("T")
+
+
+class CountingExecutor(ThreadPoolExecutor):
+    """The loop's default thread pool, counting the calls handed to it."""
+
+    def __init__(self) -> None:
+        super().__init__(max_workers=2)
+        self.calls = 0
+
+    def submit(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> Future[T]:
+        self.calls += 1
+        return super().submit(fn, *args, **kwargs)
+
+
+def request_counting_hops(app: StaticWrapASGI, target: str, headers: list[tuple[str, str]]) -> tuple[Response, int]:
+    """One GET through ``app``, and how many calls it made in the loop's thread pool."""
+    executor = CountingExecutor()
+
+    async def run() -> Response:
+        asyncio.get_running_loop().set_default_executor(executor)
+        return await drive(app, make_scope("GET", target, headers, None))
+
+    with executor:
+        return asyncio.run(run()), executor.calls
+
+
+def evict_from_page_cache(path: Path) -> None:
+    """Drop the file's pages from the page cache (written back first: only clean pages can go)."""
+    descriptor = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+        os.posix_fadvise(descriptor, 0, 0, os.POSIX_FADV_DONTNEED)
+    finally:
+        os.close(descriptor)
+
+
+@pytest.mark.skipif(RWF_NOWAIT is None, reason="preadv2(RWF_NOWAIT) is Linux's")
+@pytest.mark.parametrize(
+    "headers", [[], [("Range", f"bytes={READ_SIZE - 5}-{2 * READ_SIZE + 5}")]], ids=["whole", "range"]
+)
+def test_cached_blocks_are_read_on_the_loop_and_the_rest_in_threads(
+    tmp_path: Path, headers: list[tuple[str, str]]
+) -> None:
+    path = write(tmp_path, "large.bin", LARGE)
+    app = StaticWrapASGI(None, tmp_path)
+    # The file's open and fstat check is one call in a thread, whatever the body.
+    opening = request_counting_hops(app, "/missing", [])[1] + 1
+    start, stop = (0, len(LARGE)) if not headers else (READ_SIZE - 5, 2 * READ_SIZE + 6)
+
+    evict_from_page_cache(path)
+    from_disk, hops_from_disk = request_counting_hops(app, "/large.bin", headers)
+    cached, hops_cached = request_counting_hops(app, "/large.bin", headers)
+
+    assert from_disk.body == cached.body == LARGE[start:stop]
+    # Every block of the cached file was read on the loop; blocks that had to
+    # come from the disk (at least the first: readahead may bring the rest) in threads.
+    assert hops_cached == opening
+    assert hops_from_disk > opening
+
+
+def test_a_descriptor_that_cannot_say_what_is_cached_is_read_in_threads() -> None:
+    reading, writing = os.pipe()
+    with open(reading, "rb") as pipe, open(writing, "wb") as other_end:
+        other_end.write(b"x" * 100)
+        other_end.flush()
+        reader = _PageCacheReader(pipe, 100)
+
+        # A pipe has no offsets (ESPIPE): no block is read on the loop, now or
+        # later, and nothing is taken from it.
+        assert reader.read(0, 100) is None
+        assert reader.read(0, 100) is None
+        assert pipe.read(100) == b"x" * 100
 
 
 def test_disconnect_mid_body_closes_the_file_and_stops_reading(site: Site) -> None:
