@@ -14,7 +14,17 @@ from dataclasses import dataclass, field
 from .apps import BARE, NGINX, STATICWRAP, STATICWRAP_AGAIN, STATICWRAP_HASH_CACHE, WHITENOISE, Contender
 from .results import Grid, Measured, Skipped
 from .scenarios import BR_30K, HIT_1K, IN_PROCESS, LARGE_20M, MISS, NON_STATIC, NOT_MODIFIED, RANGE_20M, WIRE
-from .servers import GRANIAN_ASGI, GRANIAN_WSGI, SERVESTATIC, STARLETTE, STATICWRAP_ASGI, UVICORN, UWSGI, WAITRESS
+from .servers import (
+    BARE_ASGI,
+    GRANIAN_ASGI,
+    GRANIAN_WSGI,
+    SERVESTATIC,
+    STARLETTE,
+    STATICWRAP_ASGI,
+    UVICORN,
+    UWSGI,
+    WAITRESS,
+)
 from .servers import SCENARIOS as SERVER_SCENARIOS
 from .startup import BUILT, SOURCE
 
@@ -344,6 +354,22 @@ def servers_aa(grid: Grid) -> str:
     return "A/A (staticwrap (again) ÷ staticwrap, both under Granian WSGI): " + ", ".join(parts) + "."
 
 
+def servers_floors(grid: Grid) -> str:
+    """The 1 KiB row of staticwrap over the bare application's, under each Granian interface."""
+    parts = []
+    for server, name, mine, bare in (
+        (GRANIAN_WSGI.key, "Granian WSGI", STATICWRAP.key, BARE.key),
+        (GRANIAN_ASGI.key, "Granian ASGI", STATICWRAP_ASGI, BARE_ASGI),
+    ):
+        served = grid.median(HIT_1K.key, _pair(server, mine), "rps")
+        floor = grid.median(HIT_1K.key, _pair(server, bare), "rps")
+        parts.append(f"under {name} {fmt_ratio(ratio(served, floor))}")
+    return (
+        "1 KiB file, staticwrap ÷ the bare application answering the same request from memory under the same "
+        "server (the most that interface gives): " + ", ".join(parts) + "."
+    )
+
+
 def _pair(server: str, app: str) -> str:
     return f"{server}/{app}"
 
@@ -461,7 +487,8 @@ class Report:
             out += [*wire_tables(worker, grid, self.wire_contenders, notes), ""]
         if self.servers is not None:
             out += ["## Other servers, loaded with wrk (median of the rounds)", ""]
-            out += [*(f"- {line}" for line in self.servers_info), f"- {servers_aa(self.servers)}", ""]
+            out += [*(f"- {line}" for line in self.servers_info), f"- {servers_aa(self.servers)}"]
+            out += [f"- {servers_floors(self.servers)}", ""]
             out += [*servers_table(self.servers, self.servers_contenders, notes), ""]
         if self.startup is not None:
             out += ["## Startup: indexing the tree (median; each in a fresh interpreter)", ""]

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import asgi_apps, procs, wire
-from .apps import CHUNKED, FILES, RANGE, STATICWRAP, STATICWRAP_AGAIN, WHITENOISE, Contender
+from .apps import BARE, CHUNKED, FILES, RANGE, STATICWRAP, STATICWRAP_AGAIN, WHITENOISE, Contender
 from .results import Grid, Skipped
 from .scenarios import HIT_1K, LARGE_20M, RANGE_20M, Scenario
 
@@ -108,6 +108,7 @@ class Pair:
 STATICWRAP_ASGI = "staticwrap-asgi"
 SERVESTATIC = "servestatic-asgi"
 STARLETTE = "starlette"
+BARE_ASGI = "bare-asgi"
 
 PAIRS = (
     Pair(GRANIAN_WSGI, STATICWRAP.key, "staticwrap"),
@@ -125,7 +126,11 @@ PAIRS = (
     Pair(GRANIAN_ASGI, SERVESTATIC, "ServeStatic ASGI"),
     Pair(GRANIAN_ASGI, STARLETTE, "Starlette StaticFiles"),
     # No Content-Length (the body goes chunked) and no ranges.
-    Pair(GRANIAN_STATIC, "bare-asgi", "Granian's own static files", frozenset({FILES, CHUNKED})),
+    Pair(GRANIAN_STATIC, BARE_ASGI, "Granian's own static files", frozenset({FILES, CHUNKED})),
+    # The floors: the bare application answering the 1 KiB request itself
+    # (1 KiB from memory, no middleware), the most each interface can give.
+    Pair(GRANIAN_WSGI, BARE.key, "bare app, the floor", BARE.features),
+    Pair(GRANIAN_ASGI, BARE_ASGI, "bare ASGI app, the floor", BARE.features),
 )
 QUICK_PAIRS = (PAIRS[0],)
 
