@@ -698,7 +698,9 @@ def _unchanged_variants(
     """
     if record is None or record.hashed != hashed or record.mtime is None or record.size is None:
         return None
-    if set(record.variants) != set(codings):
+    # Each coding asked for was tried on these bytes: kept, or found to save
+    # too little (recorded with the size it came to, judged again below).
+    if set(record.variants) | set(record.unkept) != set(codings) or set(record.variants) & set(record.unkept):
         return None
     if trusted(record, os.stat(path)) is None:  # the output was just written: it exists
         return None
@@ -714,9 +716,12 @@ def _unchanged_variants(
             return None
     if any(variant.size > keep_ratio * record.size for variant in record.variants.values()):
         return None
+    # A coding that saved too little is encoded again only if it would now be kept.
+    if any(size <= keep_ratio * record.size for size in record.unkept.values()):
+        return None
     sizes = {coding: variant.size for coding, variant in record.variants.items()}
     tags = {coding: variant.etag for coding, variant in record.variants.items()}
-    return compress.CompressResult(path, record.size, sizes, tuple(sizes), False, tags)
+    return compress.CompressResult(path, record.size, sizes, tuple(sizes), False, tags, dict(record.unkept))
 
 
 def _record(file: SourceFile, result: compress.CompressResult, reused: FileRecord | None = None) -> FileRecord:
@@ -736,4 +741,5 @@ def _record(file: SourceFile, result: compress.CompressResult, reused: FileRecor
         etag=digest.tag,
         source=hashlib.sha256(file.data).hexdigest(),
         variants=variants,
+        unkept=dict(result.unkept),
     )

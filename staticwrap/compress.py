@@ -100,6 +100,11 @@ class CompressResult(NamedTuple):
     #: The ETag value of each variant kept, by coding: the hash of the bytes
     #: that were checked to decode, so that nobody reads the file again for it.
     tags: Mapping[str, str]
+    #: The size each coding tried and not kept (it saved too little) came to,
+    #: so that a rebuild of the same bytes can judge it again without encoding.
+    #: (The default is shared and never changed; a plain dict, as results are
+    #: pickled between processes.)
+    unkept: Mapping[str, int] = {}
 
 
 def should_compress(name: str) -> bool:
@@ -185,6 +190,7 @@ def compress_file(
     sizes: dict[str, int] = {}
     tags: dict[str, str] = {}
     reused: list[str] = []
+    unkept: dict[str, int] = {}
     for coding in wanted:
         target = path + WRITTEN_SUFFIXES[coding]
         if (kept := _reusable(target, coding, digest, original, limit)) is not None:
@@ -196,6 +202,8 @@ def compress_file(
             save_before_change(undo, target)
             tags[coding] = _write(target, variant, coding, digest, original)
             sizes[coding] = len(variant)
+        else:
+            unkept[coding] = len(variant)
     for coding, suffix in SIBLING_SUFFIXES:
         sibling = path + suffix
         if coding in wanted:
@@ -203,7 +211,7 @@ def compress_file(
                 _remove(sibling, undo)
         elif coding in CODINGS and os.path.lexists(sibling) and _stale(sibling, coding, digest, len(data)):
             _remove(sibling, undo)  # the server would refuse it anyway
-    return CompressResult(path, len(data), sizes, tuple(reused), False, tags)
+    return CompressResult(path, len(data), sizes, tuple(reused), False, tags, unkept)
 
 
 def _stale(sibling: str, coding: str, digest: Digest, size: int) -> bool:

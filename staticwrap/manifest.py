@@ -37,7 +37,9 @@ Two formats are read from the top of a root:
 Keys of ``files`` are the logical names (paths relative to the source tree,
 ``/``-separated). ``size``, ``mtime`` and ``etag`` describe the output file
 (the hashed copy, and the copy under the logical name when it was kept, which
-has the same bytes); ``variants`` its precompressed siblings;
+has the same bytes); ``variants`` its precompressed siblings; ``unkept`` the
+codings tried that saved too little, with the size each came to (a rebuild
+judges them again from it instead of encoding again);
 ``dictionaries`` (only with ``dictionaries=True``) its ``dcz`` files, each
 compressed against an earlier version of the file (:mod:`staticwrap.deltas`),
 keyed by that version's SHA-256. ``built`` is
@@ -112,6 +114,8 @@ class FileRecord:
     variants: Mapping[str, VariantRecord] = field(default_factory=dict)
     #: The ``dcz`` files of the output, by the hex SHA-256 of their dictionary.
     dictionaries: Mapping[str, DeltaRecord] = field(default_factory=dict)
+    #: The size each coding the build tried but did not keep came to, by coding.
+    unkept: Mapping[str, int] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {"hashed": self.hashed}
@@ -122,6 +126,8 @@ class FileRecord:
             data["variants"] = {coding: {"size": v.size, "etag": v.etag} for coding, v in sorted(self.variants.items())}
         if self.dictionaries:
             data["dictionaries"] = {key: delta.to_json() for key, delta in sorted(self.dictionaries.items())}
+        if self.unkept:
+            data["unkept"] = dict(sorted(self.unkept.items()))
         return data
 
     @classmethod
@@ -138,7 +144,17 @@ class FileRecord:
             dictionaries={
                 _sha256_hex(key): DeltaRecord.from_json(d) for key, d in data.get("dictionaries", {}).items()
             },
+            unkept=_unkept(data.get("unkept", {})),
         )
+
+
+def _unkept(data: Any) -> dict[str, int]:
+    unkept = {str(coding): size for coding, size in data.items()}
+    for coding, size in unkept.items():
+        # bool is an int: refused, like any other size that is not a count of bytes.
+        if type(size) is not int or size < 0:
+            raise TypeError(f"unkept size of {coding!r} must be a non-negative int, not {size!r}")
+    return unkept
 
 
 def _sha256_hex(key: Any) -> str:

@@ -9,11 +9,13 @@ extension, worked out leaves first.
 from __future__ import annotations
 
 import base64
+import cProfile
 import gzip
 import hashlib
 import json
 import os
 import posixpath
+import pstats
 import re
 import shutil
 import subprocess
@@ -1321,6 +1323,47 @@ def test_build_rerun_with_fewer_codings_or_a_higher_saving_drops_variants(increm
     run(src, dest, codings=("gzip",), min_saving=0.999)
     assert not Path(f"{hashed}.gz").exists()
     assert load_manifest(dest)["files"]["js/main.js"].get("variants", {}) == {}
+
+
+def encodings_made(action: Callable[[], object]) -> int:
+    """How many times ``action`` (a build in this process, jobs=1) encoded a file, seen by the profiler."""
+    profiler = cProfile.Profile()
+    profiler.runcall(action)
+    stats = pstats.Stats(profiler).stats  # type: ignore[attr-defined]
+    return sum(
+        calls for (filename, _, name), (calls, *_) in stats.items() if name == "encode" and "compress" in filename
+    )
+
+
+def test_build_rerun_encodes_nothing_when_a_coding_saved_too_little(tmp_path: Path) -> None:
+    # Random bytes and a 12-byte file: no coding saves the 5% asked for.
+    src = make_tree(
+        tmp_path / "src", {"noise.js": os.urandom(20_000), "tiny.css": "a{color:red}", "big.txt": "ab" * 5000}
+    )
+    dest = tmp_path / "dest"
+    run(src, dest)
+    files = load_manifest(dest)["files"]
+    for name, size in (("noise.js", 20_000), ("tiny.css", 12)):
+        # Tried, not kept, and recorded with a size that did not save enough.
+        assert "variants" not in files[name]
+        assert set(files[name]["unkept"]) == {"br", "zstd", "gzip"}
+        assert all(compressed > 0.95 * size for compressed in files[name]["unkept"].values())
+    assert "unkept" not in files["big.txt"]
+
+    assert encodings_made(lambda: run(src, dest)) == 0
+    assert load_manifest(dest)["files"] == files
+
+
+def test_build_rerun_with_a_lower_saving_encodes_again_what_would_now_be_kept(tmp_path: Path) -> None:
+    src = make_tree(tmp_path / "src", {"app.css": "a { color: red }\n" * 50})
+    dest = tmp_path / "dest"
+    run(src, dest, min_saving=0.999)
+    hashed = dest / hashed_names(dest)["app.css"]
+    assert not Path(f"{hashed}.br").exists()
+
+    assert encodings_made(lambda: run(src, dest)) > 0
+    assert brotli.decompress(Path(f"{hashed}.br").read_bytes()) == hashed.read_bytes()
+    assert "unkept" not in load_manifest(dest)["files"]["app.css"]
 
 
 # -- unreadable entries ----------------------------------------------------------------------

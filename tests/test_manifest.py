@@ -130,6 +130,10 @@ def test_manifest_malformed_json_raises_naming_file(tmp_path: Path, filename: st
         ("staticfiles.json", {"version": "1.1", "paths": ["app.css"]}),
         ("staticfiles.json", {"version": "1.1"}),
         ("staticfiles.json", ["app.css"]),
+        ("staticwrap.json", {"version": 1, "files": {"a.css": {"hashed": "a.v2.css", "unkept": {"br": "12"}}}}),
+        ("staticwrap.json", {"version": 1, "files": {"a.css": {"hashed": "a.v2.css", "unkept": {"br": True}}}}),
+        ("staticwrap.json", {"version": 1, "files": {"a.css": {"hashed": "a.v2.css", "unkept": {"br": -1}}}}),
+        ("staticwrap.json", {"version": 1, "files": {"a.css": {"hashed": "a.v2.css", "unkept": ["br"]}}}),
     ],
     ids=[
         "version-3",
@@ -142,6 +146,10 @@ def test_manifest_malformed_json_raises_naming_file(tmp_path: Path, filename: st
         "django-paths-list",
         "django-no-paths",
         "django-top-list",
+        "unkept-string",
+        "unkept-bool",
+        "unkept-negative",
+        "unkept-list",
     ],
 )
 def test_manifest_unknown_shape_raises_naming_file(tmp_path: Path, filename: str, data: Any) -> None:
