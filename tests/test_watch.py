@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import itertools
+import mmap
 import os
 import subprocess
 import sys
@@ -267,4 +268,64 @@ def test_an_overflow_of_the_kernels_queue_is_pending_and_delivered(tmp_path: Pat
         assert not watcher.pending()
     finally:
         watcher.release(str(tmp_path))
+        watcher.reset()
+
+
+#: Creates n0, n1, ... (removing old ones) and publishes, once each creat(2) has returned, its number.
+CREATOR = r"""
+import mmap, os, sys
+directory, count = sys.argv[1], int(sys.argv[2])
+with open(os.path.join(directory, "counter"), "r+b") as file:
+    counter = memoryview(mmap.mmap(file.fileno(), 8)).cast("q")
+for number in range(count):
+    open(os.path.join(directory, "watched", "n%d" % number), "wb").close()
+    if number >= 20:
+        os.unlink(os.path.join(directory, "watched", "n%d" % (number - 20)))
+    counter[0] = number
+"""
+
+
+@pytest.mark.parametrize("rings", [True, False], ids=["io_uring", "epoll"])
+def test_while_another_process_keeps_changing_a_clear_check_means_every_completed_change_was_delivered(
+    tmp_path: Path, rings: bool
+) -> None:
+    # The order in sync (the ring, then the descriptor) and the ring's
+    # re-arming under a stream of events: whenever the check says nothing is
+    # pending, every creation the other process had completed before the
+    # check began has reached the listener.
+    watched = tmp_path / "watched"
+    watched.mkdir()
+    (tmp_path / "counter").write_bytes(bytes(8))
+    watcher = Watcher(_load(), uring=_load_uring())
+    recorder = Recorder()
+    try:
+        if watcher.use_rings(rings) != rings:
+            pytest.skip("io_uring refused here")
+        assert watcher.watch(str(watched), recorder)
+        with open(tmp_path / "counter", "r+b") as file, mmap.mmap(file.fileno(), 8) as shared:
+            counter = memoryview(shared).cast("q")
+            counter[0] = -1
+            creator = subprocess.Popen([sys.executable, "-c", CREATOR, str(tmp_path), "2000"])
+            delivered, clear, late = -1, 0, []
+            while True:
+                completed = counter[0]
+                done = completed == 1999
+                if watcher.pending():
+                    watcher.sync()
+                    for _directory, name in recorder.heard:
+                        if name is not None and name.startswith("n"):
+                            delivered = max(delivered, int(name[1:]))
+                    recorder.heard.clear()
+                else:
+                    clear += 1
+                    if delivered < completed:
+                        late.append((completed, delivered))
+                if done:
+                    break
+            counter.release()
+        assert creator.wait(60) == 0
+        assert clear > 0
+        assert not late, f"{len(late)} clear checks with a completed creation undelivered, first {late[0]}"
+    finally:
+        watcher.release(str(watched))
         watcher.reset()
