@@ -301,12 +301,13 @@ class _Ring:
             os.close(fd)
             return errno.ENOMEM
         ring = cls(uring, fd, target, params, words, sqes)
-        if not ring._arm():
+        armed = ring._arm()
+        if armed != 1:
             ring.close()
-            return errno.EINVAL
+            return -armed if armed < 0 else errno.EAGAIN
         return ring
 
-    def _arm(self) -> bool:
+    def _arm(self) -> int:
         # One struct io_uring_sqe (16 words): a poll for input on the target,
         # multishot: it stays armed across events.
         words = self._words
@@ -318,7 +319,7 @@ class _Ring:
         ).cast("I")
         words[self._sq_array + index] = index
         words[self._sq_tail] = (tail + 1) & 0xFFFFFFFF
-        return self._uring.enter(self.fd, 1, 0) == 1
+        return self._uring.enter(self.fd, 1, 0)  # 1: submitted
 
     def refresh(self) -> bool:
         """Run the completions queued for this thread, which clears :attr:`flags`; ``False`` if the ring failed.
@@ -337,7 +338,7 @@ class _Ring:
                 ended |= not words[self._cqes + 4 * (head & self._cq_mask) + 3] & _CQE_F_MORE
                 head = (head + 1) & 0xFFFFFFFF
             words[self._cq_head] = head
-            if ended and not self._arm():
+            if ended and self._arm() != 1:
                 return False
             if not self.flags[0] & _SQ_CQ_OVERFLOW:
                 return True  # every completion seen, and none left over
@@ -370,9 +371,9 @@ class _EpollFlags:
     """For a thread without a ring: ``[0]`` is one ``epoll_wait(2)`` with no timeout."""
 
     def __init__(self, epoll: select.epoll) -> None:
-        # maxevents=1: one is all it takes to know, and CPython allocates room
-        # for maxevents events on every call (1,023 of them when not given).
         #: One epoll_wait(2) with no timeout: a list of at most one event.
+        #: maxevents=1: one is all it takes to know, and CPython allocates
+        #: room for maxevents events on every call (1,023 when not given).
         self.poll = functools.partial(epoll.poll, 0, 1)
 
     def __getitem__(self, index: int, /) -> int:
@@ -382,24 +383,29 @@ class _EpollFlags:
 class _ThreadCheck(threading.local):
     """What :meth:`Watcher.pending` reads in each thread: its ring's flags, or epoll's answer."""
 
-    def __init__(self, watcher: Watcher) -> None:
+    def __init__(self, first: _FirstCheck) -> None:
         #: This thread's ring, ``None`` where it has none (yet).
         self.ring: _Ring | None = None
         #: Read ``[0]``: non-zero when events may be pending. Until the
-        #: thread first asks, an object that makes its ring then.
-        self.flags: _Flags = _FirstCheck(watcher, self)
+        #: thread first asks, the object that makes its ring then.
+        self.flags: _Flags = first
 
 
 class _FirstCheck:
-    """A thread's first :meth:`Watcher.pending`: make its ring (or settle for epoll), then ask."""
+    """A thread's first :meth:`Watcher.pending`: make its ring (or settle for epoll), then ask.
 
-    def __init__(self, watcher: Watcher, check: _ThreadCheck) -> None:
+    It refers to the watcher only, not to the :class:`_ThreadCheck`: a
+    generation of them that the watcher drops is freed at once, and with it
+    the rings of its threads.
+    """
+
+    def __init__(self, watcher: Watcher) -> None:
         self._watcher = watcher
-        self._check = check
 
     def __getitem__(self, index: int, /) -> int:
-        watcher, check = self._watcher, self._check
+        watcher = self._watcher
         ring = watcher._open_ring()
+        check = watcher._threads
         check.ring = ring
         check.flags = watcher._epoll_flags if ring is None else ring.flags
         return check.flags[index]
@@ -439,8 +445,11 @@ class Watcher:
         # it at once, and a threaded server's requests do.
         self._epoll = select.epoll()
         self._epoll_flags = _EpollFlags(self._epoll)
-        # A new generation: each thread makes its ring anew when it first asks.
-        self._threads = _ThreadCheck(self)
+        self._new_generation()
+
+    def _new_generation(self) -> None:
+        # Each thread makes its ring anew when it first asks.
+        self._threads = _ThreadCheck(_FirstCheck(self))
         #: ``pending()`` is true (non-zero, or a non-empty list) when events
         #: may wait to be read by :meth:`sync`, which the calling thread must
         #: then call. One read of the calling thread's ring's flags, or one
@@ -456,8 +465,7 @@ class Watcher:
         Returns whether the calling thread now asks through a ring.
         """
         self._rings_wanted = wanted and self._inotify is not None and self._uring is not None
-        self._threads = _ThreadCheck(self)
-        self.pending = self._ring_pending if self._rings_wanted else self._epoll_flags.poll
+        self._new_generation()
         if not self._rings_wanted:
             return False
         self.pending()  # the calling thread's first check makes its ring
