@@ -20,7 +20,7 @@ delivered: a request that finds nothing pending but a delivery under way waits
 for it.
 
 How :meth:`Watcher.pending` asks, without a system call where it can: each
-thread that asks has its own io_uring(7) instance (a "ring", made with
+thread that asks often (:data:`RING_AFTER`) has its own io_uring(7) instance (a "ring", made with
 ``IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN |
 IORING_SETUP_TASKRUN_FLAG``, Linux 6.1 and later) with a multishot
 ``IORING_OP_POLL_ADD`` on the inotify descriptor. When inotify queues an
@@ -41,8 +41,8 @@ its flag, so the moment inside that call when the flag is clear and the
 completion not yet posted is never seen. Where no ring can be made (not
 Linux, a kernel before 6.1, ``kernel.io_uring_disabled``, a seccomp filter
 such as many container runtimes', :data:`MAX_RINGS` threads already have one,
-or out of descriptors), that thread asks with one ``epoll_wait(2)`` with no
-timeout instead.
+or out of descriptors), and until it has asked :data:`RING_AFTER` times, a
+thread asks with one ``epoll_wait(2)`` with no timeout instead.
 
 Watches are held by count (:meth:`Watcher.watch`, :meth:`Watcher.release`)
 and removed (``inotify_rm_watch(2)``) when nothing needs them any more. Their
@@ -114,6 +114,13 @@ MAX_WATCHES = 4096
 #: The most io_uring instances a process holds (one per thread that asks
 #: :meth:`Watcher.pending`; each is a descriptor): other threads ask epoll.
 MAX_RINGS = 64
+#: The check at which a thread makes its ring (:attr:`Watcher.ring_after`).
+#: A ring costs about 0.2 ms to make and, at the thread's end, to tear down:
+#: as much as some 700 checks through epoll cost more than through a ring. So
+#: a thread asks epoll until it has asked this many times, and never makes a
+#: ring if it serves a request or two (a server that starts a thread per
+#: request), while one that lives on pays at most twice the least it could.
+RING_AFTER = 1000
 
 _EVENT = struct.Struct("iIII")  # struct inotify_event: wd, mask, cookie, len; then the name
 _READ_SIZE = 64 * 1024
@@ -386,13 +393,15 @@ class _ThreadCheck(threading.local):
     def __init__(self, first: _FirstCheck) -> None:
         #: This thread's ring, ``None`` where it has none (yet).
         self.ring: _Ring | None = None
+        #: The checks this thread made before it made its ring.
+        self.asked = 0
         #: Read ``[0]``: non-zero when events may be pending. Until the
         #: thread first asks, the object that makes its ring then.
         self.flags: _Flags = first
 
 
 class _FirstCheck:
-    """A thread's first :meth:`Watcher.pending`: make its ring (or settle for epoll), then ask.
+    """A thread's checks until it has a ring: epoll's, until the :attr:`Watcher.ring_after`-th makes the ring.
 
     It refers to the watcher only, not to the :class:`_ThreadCheck`: a
     generation of them that the watcher drops is freed at once, and with it
@@ -404,10 +413,11 @@ class _FirstCheck:
 
     def __getitem__(self, index: int, /) -> int:
         watcher = self._watcher
-        ring = watcher._open_ring()
         check = watcher._threads
-        check.ring = ring
-        check.flags = watcher._epoll_flags if ring is None else ring.flags
+        check.asked += 1
+        if check.asked < watcher.ring_after:
+            return watcher._epoll_flags[index]
+        watcher._settle(check)
         return check.flags[index]
 
 
@@ -422,6 +432,8 @@ class Watcher:
         self._rings_wanted = inotify is not None and uring is not None
         self._rings: weakref.WeakSet[_Ring] = weakref.WeakSet()
         self._rings_lock = threading.Lock()
+        #: A thread makes its ring at this check (see :data:`RING_AFTER`).
+        self.ring_after = RING_AFTER
         #: The most watches held at once (see :func:`watch_limit`).
         self.limit = watch_limit() if limit is None else limit
         #: Held while watches change and while events are read and delivered.
@@ -462,14 +474,22 @@ class Watcher:
     def use_rings(self, wanted: bool) -> bool:
         """Choose how :meth:`pending` asks: through io_uring where it can (the default), or with ``epoll_wait``.
 
-        Returns whether the calling thread now asks through a ring.
+        Returns whether the calling thread now asks through a ring: it makes
+        one at once, whatever :attr:`ring_after` says.
         """
         self._rings_wanted = wanted and self._inotify is not None and self._uring is not None
         self._new_generation()
         if not self._rings_wanted:
             return False
-        self.pending()  # the calling thread's first check makes its ring
-        return self._threads.ring is not None
+        check = self._threads
+        self._settle(check)
+        return check.ring is not None
+
+    def _settle(self, check: _ThreadCheck) -> None:
+        # The calling thread's check from now on: its ring's flags, or epoll's.
+        ring = self._open_ring()
+        check.ring = ring
+        check.flags = self._epoll_flags if ring is None else ring.flags
 
     def _open_ring(self) -> _Ring | None:
         """A ring for the calling thread, polling the inotify descriptor, or ``None`` where it cannot have one."""

@@ -43,8 +43,8 @@ What is proven:
   have released their files) /proc/self/fd holds as many descriptors as before.
 - **Descriptors under Gunicorn** (sync, gthread, gthread with autorefresh): a mix of requests and
   of clients that drop the connection mid-body (FIN and RST) leaves the same worker process with
-  as many descriptors as before, but for the io_uring instance each thread makes on its first
-  answer from memory and keeps (staticwrap.watch): at most one per thread.
+  as many descriptors as before, but for the io_uring instance each thread makes after its first
+  answers from memory and keeps (staticwrap.watch): at most one per thread.
 - **Concurrency**: a gthread Gunicorn (8 threads), autorefresh off and on, hit by 16 concurrent
   keep-alive clients on the same small and large files, with ranges, sends exactly the files'
   bytes; while two files are replaced by rename again and again under the clients, every response
@@ -130,7 +130,7 @@ def ring_descriptors(pid: int | str = "self") -> int:
 
 
 def request_descriptors(pid: int | str = "self") -> int:
-    """The descriptors but the rings, which a thread makes on its first answer from memory and keeps."""
+    """The descriptors but the rings, which a thread makes after its first answers from memory and keeps."""
     return open_descriptors(pid) - ring_descriptors(pid)
 
 

@@ -24,7 +24,7 @@ import pytest
 
 from staticwrap import StaticWrap
 from staticwrap.asset import Asset
-from staticwrap.watch import WATCHER, Watcher, _load, _load_uring, _Uring
+from staticwrap.watch import RING_AFTER, WATCHER, Watcher, _load, _load_uring, _Uring
 from tests.conftest import call, downstream, etag_of, write
 
 pytestmark = pytest.mark.skipif(not WATCHER.available, reason="the watcher needs inotify (Linux)")
@@ -169,9 +169,38 @@ def ring_descriptors() -> int:
     return count
 
 
-def test_a_thread_that_ends_closes_its_ring(tmp_path: Path) -> None:
-    if not WATCHER.use_rings(True):
-        pytest.skip("io_uring refused here")
+@pytest.fixture
+def ring_at(request: pytest.FixtureRequest) -> Iterator[int]:
+    """The process's watcher with threads making their ring at check ``param`` (default 1)."""
+    WATCHER.ring_after = getattr(request, "param", 1)
+    try:
+        if not WATCHER.use_rings(True):
+            pytest.skip("io_uring refused here")
+        yield WATCHER.ring_after
+    finally:
+        WATCHER.ring_after = RING_AFTER
+        WATCHER.use_rings(True)
+
+
+@pytest.mark.parametrize("ring_at", [5], indirect=True)
+def test_a_thread_asks_epoll_until_its_ring_after_th_check(ring_at: int) -> None:
+    # A server that starts a thread per request never pays for a ring.
+    before = ring_descriptors()
+    counts: list[int] = []
+
+    def ask() -> None:
+        for _ in range(ring_at):
+            WATCHER.pending()
+            counts.append(ring_descriptors())
+
+    thread = threading.Thread(target=ask)
+    thread.start()
+    thread.join(60)
+    assert counts == [before] * (ring_at - 1) + [before + 1]
+
+
+@pytest.mark.usefixtures("ring_at")
+def test_a_thread_that_ends_closes_its_ring() -> None:
     before = ring_descriptors()
     opened: list[int] = []
 
@@ -186,11 +215,10 @@ def test_a_thread_that_ends_closes_its_ring(tmp_path: Path) -> None:
     assert ring_descriptors() == before
 
 
+@pytest.mark.usefixtures("ring_at")
 def test_a_forked_child_closes_its_parents_rings_and_makes_its_own(tmp_path: Path) -> None:
     # A Gunicorn worker of a --preload master whose thread had asked: the
     # kernel refuses the parent's ring to the child, which must not read its flags.
-    if not WATCHER.use_rings(True):
-        pytest.skip("io_uring refused here")
     path = write(tmp_path, "v.txt", version(0))
     app = StaticWrap(downstream, tmp_path)
     call(app, "/v.txt")
