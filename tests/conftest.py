@@ -210,6 +210,16 @@ def call(
     return Result(captured[0], captured[1], body)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def main_thread_ring() -> None:
+    """The main thread makes its io_uring ring now, not at its 1,000th check (staticwrap.watch.RING_AFTER).
+
+    Tests that count the process's descriptors around a few requests would
+    otherwise see it appear in whichever one that check falls.
+    """
+    WATCHER.use_rings(True)
+
+
 @pytest.fixture(params=["io_uring", "epoll"])
 def change_check(request: pytest.FixtureRequest) -> Iterator[str]:
     """Run a test with each way the process's watcher asks the kernel for news of changes (staticwrap.watch).

@@ -932,7 +932,7 @@ def test_no_descriptor_outlives_its_response_in_process(tmp_path: Path) -> None:
         for wrapper in extra_environ:
             for ask in asks:
                 one(app_name, wrapper, ask, "end", change=False)
-    before = open_descriptors()
+    before = request_descriptors()  # the thread's ring, made after its first answers from memory, aside
     held: list[Any] = []
     app_names, wrappers, consumptions = list(apps), list(extra_environ), ("end", "one", "unread")
     for number in range(FD_REQUESTS):
@@ -945,7 +945,7 @@ def test_no_descriptor_outlives_its_response_in_process(tmp_path: Path) -> None:
         )
         held.append(body)  # referenced: only close() can have released its file
         if len(held) == FD_BATCH:
-            now = open_descriptors()
+            now = request_descriptors()
             assert now == before, f"{now} descriptors after request {number + 1}, {before} before; {dict(statuses)}"
             held.clear()
     print(f"\nin-process: {FD_REQUESTS} requests, {swapped[0]} swaps, descriptors {before} before and after each batch")
