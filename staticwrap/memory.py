@@ -205,7 +205,7 @@ class BodyCache:
             watcher = self._watcher
             # syncing: another thread has read events that it has not yet
             # delivered; sync() waits for it (the watcher's lock).
-            if watcher.pending(0, 1) or watcher.syncing:
+            if watcher.pending() or watcher.syncing:
                 watcher.sync()
         return variant.body
 

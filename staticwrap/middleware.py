@@ -101,11 +101,12 @@ class StaticWrap(StaticCore):
             accept = get("HTTP_ACCEPT_ENCODING")
             variant = entry.variants[entry.choices.get(accept) or choose_memoized(entry.choices, accept, entry.codings)]
             # A cached body is used only once the kernel's news of changes on
-            # disk is delivered (staticwrap.memory): none is queued (one
-            # epoll_wait(2)), and none is being delivered by another thread
-            # that has read it already. Only then is the body read: read
-            # before, it could be one that the news drops.
-            if variant.body is not None and not WATCHER.pending(0, 1) and not WATCHER.syncing:
+            # disk is delivered (staticwrap.memory): none is queued (a word
+            # of memory the kernel shares, or one epoll_wait(2): see
+            # staticwrap.watch), and none is being delivered by another
+            # thread that has read it already. Only then is the body read:
+            # read before, it could be one that the news drops.
+            if variant.body is not None and not WATCHER.pending() and not WATCHER.syncing:
                 body = variant.body  # None if dropped meanwhile: the full path reads the disk
                 if body is not None:
                     tag = get("HTTP_IF_NONE_MATCH")

@@ -8,7 +8,7 @@ import io
 import os
 import sys
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, NamedTuple
 from wsgiref.util import FileWrapper
@@ -20,6 +20,7 @@ import staticwrap
 from staticwrap import StaticWrap
 from staticwrap.asset import Asset
 from staticwrap.index import path_info_of
+from staticwrap.watch import RING_AFTER, WATCHER
 
 if os.environ.get("STATICWRAP_EXPECT_INSTALLED") and "site-packages" not in (staticwrap.__file__ or ""):
     raise RuntimeError(f"tox must test the installed package, but staticwrap was imported from {staticwrap.__file__}")
@@ -207,3 +208,32 @@ def call(
         if close is not None:
             close()
     return Result(captured[0], captured[1], body)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def main_thread_ring() -> None:
+    """The main thread makes its io_uring ring now, not at its 1,000th check (staticwrap.watch.RING_AFTER).
+
+    Tests that count the process's descriptors around a few requests would
+    otherwise see it appear in whichever one that check falls.
+    """
+    WATCHER.use_rings(True)
+
+
+@pytest.fixture(params=["io_uring", "epoll"])
+def change_check(request: pytest.FixtureRequest) -> Iterator[str]:
+    """Run a test with each way the process's watcher asks the kernel for news of changes (staticwrap.watch).
+
+    ``io_uring``: a read of the calling thread's ring's flags, which every
+    thread makes on its first check (skipped where the kernel refuses
+    rings); ``epoll``: one ``epoll_wait``.
+    """
+    WATCHER.ring_after = 1  # every thread's first check makes its ring
+    rings = WATCHER.use_rings(request.param == "io_uring")
+    try:
+        if request.param == "io_uring" and not rings:
+            pytest.skip("io_uring refused here: the watcher asks epoll")
+        yield request.param
+    finally:
+        WATCHER.ring_after = RING_AFTER
+        WATCHER.use_rings(True)

@@ -21,6 +21,8 @@ from staticwrap import StaticWrap
 from staticwrap.asset import Asset
 from tests.conftest import MTIME, call, downstream, etag_of, write
 
+pytestmark = pytest.mark.usefixtures("change_check")  # with each way of asking the kernel for news
+
 OLD = b"a{color:red}"
 NEW = b"a{color:tan}"  # the same size
 

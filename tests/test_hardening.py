@@ -43,7 +43,8 @@ What is proven:
   have released their files) /proc/self/fd holds as many descriptors as before.
 - **Descriptors under Gunicorn** (sync, gthread, gthread with autorefresh): a mix of requests and
   of clients that drop the connection mid-body (FIN and RST) leaves the same worker process with
-  as many descriptors as before.
+  as many descriptors as before, but for the io_uring instance each thread makes after its first
+  answers from memory and keeps (staticwrap.watch): at most one per thread.
 - **Concurrency**: a gthread Gunicorn (8 threads), autorefresh off and on, hit by 16 concurrent
   keep-alive clients on the same small and large files, with ranges, sends exactly the files'
   bytes; while two files are replaced by rename again and again under the clients, every response
@@ -117,6 +118,20 @@ def payload(size: int, seed: int) -> bytes:
 
 def open_descriptors(pid: int | str = "self") -> int:
     return len(os.listdir(f"/proc/{pid}/fd"))
+
+
+def ring_descriptors(pid: int | str = "self") -> int:
+    """The io_uring instances among the descriptors: one per thread that answered from memory (staticwrap.watch)."""
+    count = 0
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        with contextlib.suppress(FileNotFoundError):  # closed meanwhile
+            count += os.readlink(f"/proc/{pid}/fd/{fd}") == "anon_inode:[io_uring]"
+    return count
+
+
+def request_descriptors(pid: int | str = "self") -> int:
+    """The descriptors but the rings, which a thread makes after its first answers from memory and keeps."""
+    return open_descriptors(pid) - ring_descriptors(pid)
 
 
 # -- calling the application as a server does ---------------------------------------------------
@@ -917,7 +932,7 @@ def test_no_descriptor_outlives_its_response_in_process(tmp_path: Path) -> None:
         for wrapper in extra_environ:
             for ask in asks:
                 one(app_name, wrapper, ask, "end", change=False)
-    before = open_descriptors()
+    before = request_descriptors()  # the thread's ring, made after its first answers from memory, aside
     held: list[Any] = []
     app_names, wrappers, consumptions = list(apps), list(extra_environ), ("end", "one", "unread")
     for number in range(FD_REQUESTS):
@@ -930,7 +945,7 @@ def test_no_descriptor_outlives_its_response_in_process(tmp_path: Path) -> None:
         )
         held.append(body)  # referenced: only close() can have released its file
         if len(held) == FD_BATCH:
-            now = open_descriptors()
+            now = request_descriptors()
             assert now == before, f"{now} descriptors after request {number + 1}, {before} before; {dict(statuses)}"
             held.clear()
     print(f"\nin-process: {FD_REQUESTS} requests, {swapped[0]} swaps, descriptors {before} before and after each batch")
@@ -1162,19 +1177,19 @@ DROPPED_REQUESTS: tuple[list[tuple[str, str]], ...] = ([], [("Range", "bytes=100
 def steady_descriptors(pid: int) -> int:
     """The process's descriptor count once ten samples in a row agree (connections take a moment to close)."""
     deadline = time.monotonic() + WAIT_DEADLINE
-    samples = [open_descriptors(pid)]
+    samples = [request_descriptors(pid)]
     while len(samples) < 10 or len(set(samples[-10:])) > 1:
         if time.monotonic() > deadline:
             pytest.fail(f"the descriptors of {pid} never settled: {samples[-20:]}")
         time.sleep(0.02)
-        samples.append(open_descriptors(pid))
+        samples.append(request_descriptors(pid))
     return samples[-1]
 
 
 def descriptors_back_to(pid: int, count: int) -> int:
-    """Wait (bounded) until the process holds ``count`` descriptors; the last count seen."""
+    """Wait (bounded) until the process holds ``count`` descriptors (rings aside); the last count seen."""
     deadline = time.monotonic() + WAIT_DEADLINE
-    while (now := open_descriptors(pid)) != count and time.monotonic() < deadline:
+    while (now := request_descriptors(pid)) != count and time.monotonic() < deadline:
         time.sleep(0.02)
     return now
 
@@ -1255,6 +1270,7 @@ def test_dropped_clients_leave_the_worker_with_its_descriptors(served: Served) -
     print(f"({DROPPED_CLIENTS} dropped mid-body, half FIN, half RST); statuses {dict(sorted(statuses.items()))}")
     assert served.server.worker_pid() == worker, "the worker was replaced"
     assert after == before, f"{after} descriptors after, {before} before"
+    assert ring_descriptors(worker) <= 8, "more rings than the worker has threads"  # gthread: --threads 8
     assert sum(statuses.values()) == asked
 
 

@@ -21,7 +21,10 @@ from staticwrap.memory import BodyCache, path_keys
 from staticwrap.watch import IN_Q_OVERFLOW, WATCHER, Watcher
 from tests.conftest import TEN, call, downstream, etag_of, write
 
-pytestmark = pytest.mark.skipif(not WATCHER.available, reason="the body cache needs inotify (Linux)")
+pytestmark = [
+    pytest.mark.skipif(not WATCHER.available, reason="the body cache needs inotify (Linux)"),
+    pytest.mark.usefixtures("change_check"),  # with each way of asking the kernel for news
+]
 
 
 def open_descriptors() -> int:

@@ -43,7 +43,10 @@ from tests.conftest import Mode, call, downstream, etag_of, write
 from tests.test_hardening import WAIT_DEADLINE, gunicorn, replace_by_rename
 from tests.test_server import fetch
 
-pytestmark = pytest.mark.skipif(not WATCHER.available, reason="the body cache needs inotify (Linux)")
+pytestmark = [
+    pytest.mark.skipif(not WATCHER.available, reason="the body cache needs inotify (Linux)"),
+    pytest.mark.usefixtures("change_check"),  # with each way of asking the kernel for news
+]
 
 OLD = b"console.log('the old version of app.js');\n" * 40
 NEW = b"console.log('the new version, another size');\n" * 40
