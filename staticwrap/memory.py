@@ -162,27 +162,23 @@ class BodyCache:
         # and would only make the registration below look overtaken.
         self._watcher.sync()
         registered = self._register(variant, keys, cost)
-        if registered is not True:
-            if registered is None and not self._watcher.full:
+        if registered is None:
+            if not self._watcher.full:
                 variant.cacheable = False  # refused by the kernel: every later request would fail the same way
             return None
+        if registered is False:
+            # Another thread is loading this body. Its bytes are read and
+            # checked here too, not kept: the body may have been dropped by
+            # an edit in place that kept the size and mtime, which only the
+            # watch told and a stat would not see.
+            return _read_checked(facts, original)
         # Checked once its events are heard: a change before this is seen here, one after by the watch.
-        stale = check_fresh(original) if original is not None else None
-        opened = open_checked(facts) if stale is None else stale
-        if isinstance(opened, Unusable):
+        data = _read_checked(facts, original)
+        if isinstance(data, Unusable):
             self._unregister(id(variant))
-            return opened
-        with opened:
-            data = opened.read()
-        if len(data) != size or digest_bytes(data).tag != facts.digest:
-            # Not the bytes the ETag was made from: a file rewritten in place
-            # with its size, inode and mtime kept (a stat cannot tell; its
-            # watch told), or a manifest whose etag is not the documented
-            # hash. Never cached: the file is re-indexed (Stale), which hashes
-            # it anew (index.refresh), so the bytes get the ETag that is theirs.
-            self._unregister(id(variant))
-            variant.cacheable = False
-            return Stale.CHANGED
+            if data is Stale.CHANGED:
+                variant.cacheable = False
+            return data
         self._watcher.sync()  # deliver the events of changes made while it was read
         with self._watcher.lock:
             # Still registered: no event touched its path since before it was
@@ -281,6 +277,24 @@ class BodyCache:
         self._entries.clear()
         self._dependents.clear()
         self.used = 0
+
+
+def _read_checked(facts: FileFacts, original: FileFacts | None) -> bytes | Unusable:
+    """The file's bytes, if it and its original are still the ones indexed and the bytes are those hashed."""
+    stale = check_fresh(original) if original is not None else None
+    opened = open_checked(facts) if stale is None else stale
+    if isinstance(opened, Unusable):
+        return opened
+    with opened:
+        data = opened.read()
+    if len(data) != facts.size or digest_bytes(data).tag != facts.digest:
+        # Not the bytes the ETag was made from: a file rewritten in place
+        # with its size, inode and mtime kept (a stat cannot tell; its watch
+        # told), or a manifest whose etag is not the documented hash. Never
+        # cached: the file is re-indexed (Stale), which hashes it anew
+        # (index.refresh), so the bytes get the ETag that is theirs.
+        return Stale.CHANGED
+    return data
 
 
 def _keys(facts: FileFacts, original: FileFacts | None, roots: Sequence[Root]) -> tuple[Key, ...] | None:

@@ -17,7 +17,7 @@ import pytest
 
 from staticwrap import ConfigurationError, StaticWrap
 from staticwrap.asset import Asset
-from staticwrap.memory import BodyCache, path_keys
+from staticwrap.memory import BodyCache, _keys, path_keys
 from staticwrap.watch import IN_Q_OVERFLOW, WATCHER, Watcher
 from tests.conftest import TEN, call, downstream, etag_of, write
 
@@ -91,6 +91,36 @@ def test_a_304_is_not_given_for_a_file_changed_since(tmp_path: Path) -> None:
     path.write_bytes(b"abcdefghij")
     response = call(app, "/ten.txt", {"If-None-Match": tag})
     assert (response.code, response.body) == (200, b"abcdefghij")
+
+
+def test_a_304_is_not_given_while_another_thread_reloads_a_body_changed_in_place(tmp_path: Path) -> None:
+    # Bytes rewritten in place with the size and modification time put back:
+    # only the watch tells, and it drops the body. While another thread
+    # reloads it (its registration made, its read not yet done), a request
+    # that finds the reload under way must not fall back on a stat, which
+    # sees nothing, and answer 304 under the old ETag.
+    path = write(tmp_path, "ten.txt", TEN)
+    app = StaticWrap(downstream, tmp_path)
+    tag = call(app, "/ten.txt").header("ETag")
+    assert tag is not None
+    assert call(app, "/ten.txt", {"If-None-Match": tag}).code == 304  # from memory
+    st = path.stat()
+    with path.open("r+b") as file:
+        file.write(b"abcdefghij")
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+    WATCHER.sync()  # the event drops the body
+    variant = asset(app, "/ten.txt").identity
+    assert variant.body is None
+    cache = app._memory
+    assert cache is not None
+    # Another thread's reload, caught between its registration and its read.
+    keys = _keys(variant.file, None, cache.roots)
+    assert keys is not None
+    assert cache._register(variant, keys, 100) is True
+
+    response = call(app, "/ten.txt", {"If-None-Match": tag})
+
+    assert (response.code, response.body, response.header("ETag")) == (200, b"abcdefghij", etag_of(b"abcdefghij"))
 
 
 def test_renaming_a_directory_on_the_path_is_seen(tmp_path: Path) -> None:
