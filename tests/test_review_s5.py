@@ -11,24 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from staticwrap.asgi import READ_SIZE, RWF_NOWAIT, Message, StaticWrapASGI
-from tests.test_asgi import make_scope
+from staticwrap.asgi import READ_SIZE, Message, StaticWrapASGI
+from tests.test_asgi import make_scope, page_cache_readable
 from tests.test_build import make_tree, run
-
-
-def page_cache_readable(path: Path) -> bool:
-    """Whether this file system answers preadv2(RWF_NOWAIT) (ext4, XFS, Btrfs; not tmpfs or overlayfs)."""
-    if RWF_NOWAIT is None:
-        return False
-    descriptor = os.open(path, os.O_RDONLY)
-    try:
-        os.read(descriptor, 1)
-        os.preadv(descriptor, [bytearray(1)], 0, RWF_NOWAIT)
-    except OSError:
-        return False
-    finally:
-        os.close(descriptor)
-    return True
 
 
 def test_responses_waiting_on_slow_clients_hold_one_block_each(tmp_path: Path) -> None:
@@ -53,7 +38,8 @@ def test_responses_waiting_on_slow_clients_hold_one_block_each(tmp_path: Path) -
                 stalled.release()
                 await forever.wait()
 
-        tasks = [asyncio.ensure_future(app(make_scope("GET", "/big.bin", [], None), receive, send)) for _ in range(count)]
+        scope = make_scope("GET", "/big.bin", [], None)
+        tasks = [asyncio.ensure_future(app(dict(scope), receive, send)) for _ in range(count)]
         for _ in range(count):
             await stalled.acquire()
         held = tracemalloc.get_traced_memory()[0]
