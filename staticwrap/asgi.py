@@ -242,7 +242,7 @@ async def _send_range(
     A block the page cache holds is read on the loop; any other in a thread.
     """
     position, stop = segment.start, segment.stop
-    cached = _PageCacheReader(file, min(READ_SIZE, segment.length))
+    cached = _PageCacheReader(file)
     while position < stop:
         count = min(READ_SIZE, stop - position)
         block = cached.read(position, count)
@@ -269,6 +269,10 @@ def _read(file: BinaryIO, position: int, count: int, answer: Answer) -> bytes:
     return block
 
 
+#: Each thread's buffer for :class:`_PageCacheReader` (one per event loop's thread).
+_buffers = threading.local()
+
+
 class _PageCacheReader:
     """Reads blocks of a file on the event loop when, and only when, the page cache holds all of a block.
 
@@ -277,26 +281,31 @@ class _PageCacheReader:
     whole goes to a thread. A hop to a thread and back costs far more than
     the copy (under Granian's ASGI interface a 20 MiB body read in threads
     took twice the server CPU), and a served file is nearly always cached.
-    The block lands in one buffer per range and leaves as ``bytes``: ASGI
+    The block lands in one buffer per thread and leaves as ``bytes``: ASGI
     bodies are byte strings, and a fresh buffer per block costs more in page
-    faults than the copy.
+    faults than the copy. The buffer is the thread's, not the response's:
+    the read and the copy are made with no ``await`` between them, and a
+    response waiting on a slow client then holds only the block it sends.
     """
 
-    def __init__(self, file: BinaryIO, size: int) -> None:
+    def __init__(self, file: BinaryIO) -> None:
         self._fd = file.fileno()
-        self._buffer = bytearray(size) if RWF_NOWAIT is not None and size > 0 else None
+        self._usable = RWF_NOWAIT is not None
 
     def read(self, position: int, count: int) -> bytes | None:
         """The ``count`` bytes at ``position``, or ``None`` where reading them could wait for the disk."""
-        if self._buffer is None or RWF_NOWAIT is None:
+        if not self._usable or RWF_NOWAIT is None:
             return None
-        with memoryview(self._buffer) as whole, whole[:count] as view:
+        buffer: bytearray | None = getattr(_buffers, "buffer", None)
+        if buffer is None or len(buffer) < count:
+            buffer = _buffers.buffer = bytearray(count)
+        with memoryview(buffer) as whole, whole[:count] as view:
             try:
                 got = os.preadv(self._fd, [view], position, RWF_NOWAIT)
             except BlockingIOError:  # EAGAIN: not all of it is in memory
                 return None
-            except OSError:  # EOPNOTSUPP and the like: this file system cannot tell; threads read the rest
-                self._buffer = None
+            except OSError:  # EOPNOTSUPP (tmpfs, overlayfs) and the like: this file system cannot tell
+                self._usable = False  # threads read the rest of the range
                 return None
             # Short: part of the block is not cached, or the file ended early;
             # the thread's read tells the two apart.

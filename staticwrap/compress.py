@@ -357,8 +357,9 @@ class Workers:
 
     def submit(self, path: str, size: int | None = None) -> None:
         """Compress ``path`` (of ``size`` bytes, if known): in a worker, or here if that is cheaper."""
-        if self._workers <= 1 or not should_compress(path):
-            # Without workers, or only a stat: not worth a trip to another process.
+        if self._workers <= 1 or not should_compress(path) or size == 0:
+            # Without workers, or only a stat (an empty file has nothing to
+            # encode): not worth a trip to another process, nor starting one.
             self._done.extend(_compress_batch([path], self._codings, self._min_saving, self._undo))
             return
         self._batch.append(path)
