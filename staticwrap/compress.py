@@ -1,9 +1,10 @@
 """Precompressed siblings: write ``x.css.br``, ``x.css.zst`` and ``x.css.gz`` next to ``x.css``.
 
 The server sends a sibling only after checking, at startup, that it decodes to
-its original (HTTP.md rule 28). This module checks the same thing when it
-writes one, with the same decoder (:func:`staticwrap.codings.check_sibling`),
-so a build never leaves a sibling the server would refuse.
+its original (HTTP.md rule 28). This module checks the same thing of the
+bytes it is about to write, with the same decoder
+(:func:`staticwrap.codings.check_encoded`), so a build never leaves a sibling
+the server would refuse.
 """
 
 from __future__ import annotations
@@ -469,6 +470,9 @@ class Encoder:
         self._queued: list[tuple[int, int, bytes]] = []  # a heap of (-size, order, key)
         self._inputs: dict[bytes, tuple[bytes, str]] = {}  # key -> (data, name), until handed out
         self._running: dict[Future[list[Encoding]], list[bytes]] = {}
+        # Appended to by the pool's thread as each piece of work ends: poll()
+        # looks at it alone, as the caller may call it for every file.
+        self._finished: list[Future[list[Encoding]]] = []
         self._done: dict[bytes, Encoding] = {}
         self._known: set[bytes] = set()
         #: How many contents were encoded so far (each once, however many files hold it).
@@ -495,8 +499,8 @@ class Encoder:
 
         :raises CompressError: a variant does not decode to its original.
         """
-        for future in [future for future in self._running if future.done()]:
-            self._collect(future)
+        while self._finished:
+            self._collect(self._finished.pop())
         while self._queued and len(self._running) < _IN_FLIGHT * self._workers:
             self._send()
 
@@ -540,9 +544,12 @@ class Encoder:
         with _explained():
             future = self._pool.submit(_encode_batch, batch, self._codings, self._min_saving)
         self._running[future] = keys
+        future.add_done_callback(self._finished.append)
 
     def _collect(self, future: Future[list[Encoding]]) -> None:
-        keys = self._running.pop(future)
+        keys = self._running.pop(future, None)
+        if keys is None:
+            return  # taken in already
         with _explained():
             encodings = future.result()
         self._done.update(zip(keys, encodings, strict=True))
