@@ -525,6 +525,8 @@ class Encoder:
             if not wanted:
                 return
             self.poll()
+            if not self._running:  # never handed in: waiting would never end
+                raise ValueError(f"{len(wanted)} contents were never handed in with add()")
             finished, _ = wait(self._running, return_when=FIRST_COMPLETED)
             for future in finished:
                 self._collect(future)
