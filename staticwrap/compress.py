@@ -371,10 +371,10 @@ _IN_FLIGHT = 3
 class Workers:
     """:func:`compress_file` on paths handed in one by one, in worker processes; a context manager.
 
-    A caller that produces the files itself (the build writes them) hands
-    each in as soon as it is written, so that compression, the slow part,
-    starts with the first file rather than after the last. Results come out
-    of :meth:`completed` in the order the files finish.
+    The workers write the siblings next to each file (:func:`compress_paths`
+    uses it); a caller that must not write before a given moment hands its
+    contents to an :class:`Encoder` instead. Results come out of
+    :meth:`completed` in the order the files finish.
 
     :param jobs: the number of processes; ``None`` for one per CPU, ``1`` to work in this process.
     :raises ConfigurationError: ``codings``, ``min_saving`` or ``jobs`` cannot be used.
@@ -518,13 +518,14 @@ class Encoder:
         :raises CompressError: a variant does not decode to its original.
         """
         wanted = set(keys)
-        while True:
-            for key in [key for key in wanted if key in self._done]:
+        while wanted:
+            self.poll()
+            ready = [key for key in wanted if key in self._done]
+            for key in ready:
                 wanted.discard(key)
                 yield key, self._done[key]
-            if not wanted:
-                return
-            self.poll()
+            if ready:
+                continue  # the caller took time: take in what ended meanwhile, without waiting
             if not self._running:  # never handed in: waiting would never end
                 raise ValueError(f"{len(wanted)} contents were never handed in with add()")
             finished, _ = wait(self._running, return_when=FIRST_COMPLETED)
