@@ -475,6 +475,9 @@ class Encoder:
         self._finished: list[Future[list[Encoding]]] = []
         self._done: dict[bytes, Encoding] = {}
         self._known: set[bytes] = set()
+        self._queued_bytes = 0
+        # Whether the caller has asked for results: from then on all goes out.
+        self._asked = False
         #: How many contents were encoded so far (each once, however many files hold it).
         self.encoded = 0
 
@@ -491,6 +494,7 @@ class Encoder:
             self.encoded += 1
             return
         self._inputs[key] = (data, name)
+        self._queued_bytes += len(data)
         heapq.heappush(self._queued, (-len(data), len(self._known), key))
         self.poll()
 
@@ -501,6 +505,11 @@ class Encoder:
         """
         while self._finished:
             self._collect(self._finished.pop())
+        if self._pool is None and not self._asked and self._queued_bytes < BATCH_BYTES:
+            # Starting the processes costs more than a few small contents
+            # (an unchanged rebuild hands in only the files no variant of
+            # which was kept): they wait until the caller asks for results.
+            return
         while self._queued and len(self._running) < _IN_FLIGHT * self._workers:
             self._send()
 
@@ -509,6 +518,7 @@ class Encoder:
 
         :raises CompressError: a variant does not decode to its original.
         """
+        self._asked = True
         self.poll()
         return self._done.get(key)
 
@@ -517,6 +527,7 @@ class Encoder:
 
         :raises CompressError: a variant does not decode to its original.
         """
+        self._asked = True
         wanted = set(keys)
         while wanted:
             self.poll()
@@ -539,6 +550,7 @@ class Encoder:
         while self._queued and size < BATCH_BYTES:
             key = heapq.heappop(self._queued)[2]
             data, name = self._inputs.pop(key)
+            self._queued_bytes -= len(data)
             batch.append((data, name))
             keys.append(key)
             size += len(data)

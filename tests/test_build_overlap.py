@@ -10,6 +10,7 @@ rebuild.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import random
 import sys
@@ -20,6 +21,7 @@ import brotli
 import pytest
 
 from staticwrap.build import BuildError, build
+from staticwrap.compress import Encoder
 from tests.conftest import write
 from tests.test_build_atomic import snapshot
 
@@ -131,3 +133,18 @@ def test_a_strict_error_after_encoding_started_leaves_dest_unchanged_and_no_work
         build(src, dest, jobs=2)
     assert snapshot(dest) == before
     assert _workers() == []
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_a_few_small_contents_start_no_worker_until_results_are_asked_for() -> None:
+    # An unchanged rebuild hands in only a few small files: starting the
+    # processes early would cost more than encoding them.
+    data = svg(7).encode()
+    key = hashlib.sha256(data).digest()
+    with Encoder(jobs=2) as encoder:
+        encoder.add(key, data, "icon.svg")
+        encoder.poll()
+        assert _workers() == []
+        (done, encoding), *_ = encoder.completed([key])
+    assert done == key
+    assert brotli.decompress(encoding.variants["br"][0]) == data
