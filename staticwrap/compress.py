@@ -507,8 +507,8 @@ class Encoder:
             self._collect(self._finished.pop())
         if self._pool is None and not self._asked and self._queued_bytes < BATCH_BYTES:
             # Starting the processes costs more than a few small contents
-            # (an unchanged rebuild hands in only the files no variant of
-            # which was kept): they wait until the caller asks for results.
+            # (an unchanged rebuild hands in only the files for which some
+            # coding saved too little): they wait until results are asked for.
             return
         while self._queued and len(self._running) < _IN_FLIGHT * self._workers:
             self._send()
