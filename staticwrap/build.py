@@ -12,12 +12,21 @@ The steps, in order:
    targets, hash the result (SHA-256), and name it ``name.<12 hex>.ext``;
    refuse two files that would be written under one name.
 5. With ``DEST`` locked, write what changed (the hashed copy and, unless
-   ``hashed_only``, the copy under the original name), largest file first,
-   each handed to the compression workers as soon as it is written; copy
-   each file's variants to its original name as they come back; write
+   ``hashed_only``, the copy under the original name), largest file first;
+   write each file's variants, and link them to its original name; write
    ``staticwrap.json``, and only then remove what an earlier build wrote
    and neither this one nor a generation kept (:mod:`staticwrap.generations`)
    lists.
+
+Compressing, nearly all of a cold build's time, runs in worker processes
+(:class:`staticwrap.compress.Encoder`) from the moment each output's bytes
+are known: a file that has no references (an image, a font, an SVG) right
+after the tree is read, the others as they are rewritten. So the workers
+encode while this process still scans and rewrites, and before ``DEST`` is
+locked: they only encode, in memory, and the variants are written into
+``DEST`` here, in step 5. Identical outputs are encoded once. An output that
+an earlier build already compressed (per ``DEST``'s manifest) is not handed
+in at all, so an unchanged rebuild encodes nothing.
 
 Every hashed name describes exactly the bytes written under it. A source
 map's ``file`` field (informational, ECMA-426) is therefore left as written:
@@ -106,6 +115,8 @@ class SourceFile:
     sourcemap: dict[str, Any] | None = None
     map_sources: dict[int, Target] = field(default_factory=dict)
     output: bytes = b""
+    #: The SHA-256 of ``output``, and the part of its hex form that names the hashed copy.
+    sha256: bytes = b""
     digest: str = ""
     # The hashed name, and the digest it was made from: asked for a dozen
     # times per file, it is made once per digest.
@@ -130,6 +141,8 @@ class BuildResult:
     compressed: Sequence[compress.CompressResult]
     seconds: float
     manifest: Manifest
+    #: How many distinct contents were encoded: files with identical outputs share one encoding.
+    encoded: int = 0
 
     def summary(self) -> str:
         unchanged = self.files - self.written
@@ -198,8 +211,61 @@ def build(
     src, dest = os.path.abspath(os.fspath(source)), os.path.abspath(os.fspath(destination))
     _check_directories(src, dest)
     prefix = normalize_prefix(prefix)
+    with compress.Encoder(codings=written_codings, min_saving=min_saving, jobs=jobs) as encoder:
+        # Leaving the block, after a failure too, stops the workers.
+        hand_in = _Handing(encoder, dest, written_codings, compress.keep_ratio(min_saving))
+        files = _prepare(src, prefix, strict, hashed_only, hand_in)
+        return _commit(
+            files,
+            dest,
+            hashed_only,
+            written_codings,
+            min_saving,
+            encoder,
+            progress,
+            started,
+            retention,
+            clock,
+            dictionaries,
+        )
+
+
+class _Handing:
+    """Hands each output to the encoder once its bytes are known, unless it will not be compressed.
+
+    An output is left out when ``DEST``'s manifest, read now as a hint,
+    says an earlier build compressed exactly these bytes with these codings:
+    its variants are reused (see :func:`_unchanged_variants`). Should they
+    turn out not to be, under the lock, the output is handed in then.
+    """
+
+    def __init__(self, encoder: compress.Encoder, dest: str, codings: Sequence[str], keep_ratio: Fraction) -> None:
+        self.encoder = encoder
+        self.dest = dest
+        self.codings = codings
+        self.keep_ratio = keep_ratio
+        try:
+            self.old = read_manifest(dest)
+        except (StaticwrapError, OSError):
+            self.old = Manifest()  # the build reports it, under the lock
+
+    def __call__(self, file: SourceFile) -> None:
+        if not file.output or not compress.should_compress(file.hashed):
+            return
+        if _compressed_before(self.old.files.get(file.name), file.hashed, self.codings, self.keep_ratio):
+            return
+        self.encoder.add(file.sha256, file.output, os.path.join(self.dest, file.hashed))
+
+
+def _prepare(src: str, prefix: str, strict: bool, hashed_only: bool, hand_in: _Handing) -> dict[str, SourceFile]:
+    """Steps 1 to 4: read, resolve, order and rewrite; each output goes to ``hand_in`` once it is known."""
     # Everything that can fail on the sources is done before DEST is touched.
     files = {f.name: f for f in _read_tree(src, strict)}
+    # A file that cannot hold references is final as it was read.
+    for file in sorted(files.values(), key=lambda file: -len(file.data)):
+        if not _scanned(file.name):
+            _set_output(file, file.data)
+            hand_in(file)
     if STATICWRAP_MANIFEST in files:
         raise BuildError(
             f"{files[STATICWRAP_MANIFEST].path}: a source file cannot be named {STATICWRAP_MANIFEST} at the top "
@@ -207,6 +273,7 @@ def build(
         )
     for file in files.values():
         _find_links(file, files, prefix, strict)
+        hand_in.encoder.poll()  # keep the workers fed while the references are scanned
     edges = {name: [link.target.name for link in file.links] for name, file in files.items()}
     try:
         # Cycles are looked for among the references that must be rewritten
@@ -226,9 +293,29 @@ def build(
             edges[name] = edges[name] + sorted(allowed)
         order = dependency_order(files, edges)
     for name in order:
-        _rewrite(files[name], files)
+        file = files[name]
+        if _scanned(name):
+            _rewrite(file, files)
+            hand_in(file)
+        hand_in.encoder.poll()
     _refuse_shared_outputs(files.values(), hashed_only)
+    return files
 
+
+def _commit(
+    files: dict[str, SourceFile],
+    dest: str,
+    hashed_only: bool,
+    written_codings: Sequence[str],
+    min_saving: float,
+    encoder: compress.Encoder,
+    progress: Callable[[int, int, str], None] | None,
+    started: float,
+    retention: Retention,
+    clock: float,
+    dictionaries: bool,
+) -> BuildResult:
+    """Step 5, as one transaction: ``DEST`` changes all at once, or not at all."""
     created = not os.path.isdir(dest)
     os.makedirs(dest, exist_ok=True)
     try:
@@ -241,7 +328,7 @@ def build(
                     hashed_only,
                     written_codings,
                     min_saving,
-                    jobs,
+                    encoder,
                     progress,
                     started,
                     transaction,
@@ -305,7 +392,7 @@ def _write_build(
     hashed_only: bool,
     written_codings: Sequence[str],
     min_saving: float,
-    jobs: int | None,
+    encoder: compress.Encoder,
     progress: Callable[[int, int, str], None] | None,
     started: float,
     transaction: Transaction,
@@ -332,31 +419,43 @@ def _write_build(
         if not hashed_only:
             _copy_siblings(result.path, os.path.join(dest, file.name), transaction, file.name in reused)
 
-    waiting: dict[str, SourceFile] = {}
-    with compress.Workers(codings=written_codings, min_saving=min_saving, jobs=jobs, undo=transaction.undo) as workers:
-        # Each file goes to the workers as soon as it is written, largest
-        # first (see compress.compress_paths): compressing, the slow part,
-        # starts with the first file, and this process writes the others,
-        # then copies finished variants, while the workers encode.
-        for file in sorted(files.values(), key=lambda file: -len(file.output)):
-            names = [file.hashed] if hashed_only else [file.hashed, file.name]
-            outputs.update(names)
-            written += _write_copies([os.path.join(dest, name) for name in names], file.output, transaction)
-            path = os.path.join(dest, file.hashed)
-            # An output the previous build compressed, unchanged since: its
-            # variants are taken from its manifest, with no worker and no decoding.
-            result = _unchanged_variants(path, old.files.get(file.name), file.hashed, written_codings, keep_ratio)
-            if result is not None:
-                reused.add(file.name)
-                finish(file, result)
-                continue
-            # The workers write and remove siblings in other processes:
-            # their paths are preserved beforehand.
-            transaction.expect(path + suffix for _, suffix in SIBLING_SUFFIXES)
-            waiting[path] = file
-            workers.submit(path, len(file.output))
-        for result in workers.completed():
-            finish(waiting[result.path], result)
+    def compress_file(file: SourceFile, encoding: compress.Encoding | None = None) -> None:
+        path = os.path.join(dest, file.hashed)
+        result = compress.compress_file(
+            path, codings=written_codings, min_saving=min_saving, undo=transaction.undo, encoding=encoding
+        )
+        finish(file, result)
+
+    # Outputs whose encoding is not done yet, by their SHA-256.
+    waiting: dict[bytes, list[SourceFile]] = {}
+    # Largest first, as the encoder works: the first encodings done are
+    # likely those of the first files written.
+    for file in sorted(files.values(), key=lambda file: -len(file.output)):
+        names = [file.hashed] if hashed_only else [file.hashed, file.name]
+        outputs.update(names)
+        written += _write_copies([os.path.join(dest, name) for name in names], file.output, transaction)
+        path = os.path.join(dest, file.hashed)
+        # An output the previous build compressed, unchanged since: its
+        # variants are taken from its manifest, with no worker and no decoding.
+        result = _unchanged_variants(path, old.files.get(file.name), file.hashed, written_codings, keep_ratio)
+        if result is not None:
+            reused.add(file.name)
+            finish(file, result)
+            continue
+        transaction.expect(path + suffix for _, suffix in SIBLING_SUFFIXES)
+        if not file.output or not compress.should_compress(path):
+            compress_file(file)  # skipped: only a stat
+            continue
+        # Handed in already, unless the manifest's hint was wrong.
+        encoder.add(file.sha256, file.output, path)
+        encoding = encoder.get(file.sha256)
+        if encoding is None:
+            waiting.setdefault(file.sha256, []).append(file)
+        else:
+            compress_file(file, encoding)
+    for key, encoding in encoder.completed(list(waiting)):
+        for file in waiting.pop(key):
+            compress_file(file, encoding)
     manifest_path = os.path.join(dest, STATICWRAP_MANIFEST)
     transaction.expect([manifest_path])
     built, previous = _generations(old, records, retention, now)
@@ -382,7 +481,7 @@ def _write_build(
     removed += _remove_stale_deltas(dest, old, records, previous, transaction)
     ordered = [results[name] for name in files]
     manifest = Manifest.of(records, built=built, previous=previous)
-    return BuildResult(len(files), written, removed, ordered, time.monotonic() - started, manifest)
+    return BuildResult(len(files), written, removed, ordered, time.monotonic() - started, manifest, encoder.encoded)
 
 
 def _generations(
@@ -532,15 +631,26 @@ def _rewrite(file: SourceFile, files: dict[str, SourceFile]) -> None:
                 sources[position] = new.removeprefix(root)
             data["sources"] = sources
         file.sourcemap = data
-        file.output = _dump_map(data)
+        output = _dump_map(data)
     elif file.links:
         replacements = [
             (link.reference, rewritten_path(link.target, files[link.target.name].digest)) for link in file.links
         ]
-        file.output = references.rewrite(_text(file), replacements).encode("utf-8", "surrogateescape")
+        output = references.rewrite(_text(file), replacements).encode("utf-8", "surrogateescape")
     else:
-        file.output = file.data
-    file.digest = hashlib.sha256(file.output).hexdigest()[:HASH_LENGTH]
+        output = file.data
+    _set_output(file, output)
+
+
+def _set_output(file: SourceFile, output: bytes) -> None:
+    file.output = output
+    file.sha256 = hashlib.sha256(output).digest()
+    file.digest = file.sha256.hex()[:HASH_LENGTH]
+
+
+def _scanned(name: str) -> bool:
+    """Whether a file may hold references: only those are rewritten."""
+    return posixpath.splitext(name)[1].lower() in (*CSS_EXTENSIONS, *JS_EXTENSIONS, *MAP_EXTENSIONS)
 
 
 def _dump_map(data: dict[str, Any]) -> bytes:
@@ -696,11 +806,9 @@ def _unchanged_variants(
     enough. Anything else is left to :func:`staticwrap.compress.compress_file`,
     which decodes what it reuses.
     """
-    if record is None or record.hashed != hashed or record.mtime is None or record.size is None:
+    if record is None or record.mtime is None or record.size is None:
         return None
-    # Each coding asked for was tried on these bytes: kept, or found to save
-    # too little (recorded with the size it came to, judged again below).
-    if set(record.variants) | set(record.unkept) != set(codings) or set(record.variants) & set(record.unkept):
+    if not _compressed_before(record, hashed, codings, keep_ratio):
         return None
     if trusted(record, os.stat(path)) is None:  # the output was just written: it exists
         return None
@@ -716,16 +824,28 @@ def _unchanged_variants(
             return None
     if any(variant.size > keep_ratio * record.size for variant in record.variants.values()):
         return None
-    # A coding that saved too little is encoded again only if it would now be kept.
-    if any(size <= keep_ratio * record.size for size in record.unkept.values()):
-        return None
     sizes = {coding: variant.size for coding, variant in record.variants.items()}
     tags = {coding: variant.etag for coding, variant in record.variants.items()}
     return compress.CompressResult(path, record.size, sizes, tuple(sizes), False, tags, dict(record.unkept))
 
 
+def _compressed_before(record: FileRecord | None, hashed: str, codings: Sequence[str], keep_ratio: Fraction) -> bool:
+    """Whether a manifest's record says its build tried exactly these codings on these bytes, judged as now.
+
+    Each coding was kept, or found to save too little (recorded in
+    ``unkept`` with the size it came to): such a coding is encoded again
+    only if that size would now be kept.
+    """
+    if record is None or record.hashed != hashed:
+        return False
+    kept, unkept = set(record.variants), set(record.unkept)
+    if kept | unkept != set(codings) or kept & unkept:
+        return False
+    return record.size is None or all(size > keep_ratio * record.size for size in record.unkept.values())
+
+
 def _record(file: SourceFile, result: compress.CompressResult, reused: FileRecord | None = None) -> FileRecord:
-    digest = Digest(hashlib.sha256(file.output).digest(), b"")
+    digest = Digest(file.sha256, b"")
     integrity = "sha384-" + base64.b64encode(hashlib.sha384(file.output).digest()).decode("ascii")
     variants = {}
     for coding, size in result.sizes.items():

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import io
 import zlib
 from collections.abc import Iterator
 from typing import Any, BinaryIO, NamedTuple, Protocol
@@ -85,16 +86,28 @@ def check_sibling(path: str, coding: str, original: Digest, original_size: int) 
     output is longer than the original, so a small hostile file (a
     "decompression bomb") costs bounded memory.
     """
+    try:
+        with open(path, "rb") as file:
+            return _check_stream(file, coding, original, original_size)
+    except OSError as error:
+        return SiblingCheck(None, f"it cannot be decoded as {coding} ({error})")
+
+
+def check_encoded(data: bytes, coding: str, original: Digest, original_size: int) -> SiblingCheck:
+    """:func:`check_sibling` for a variant still in memory: the same decoder, the same answer."""
+    return _check_stream(io.BytesIO(data), coding, original, original_size)
+
+
+def _check_stream(file: BinaryIO, coding: str, original: Digest, original_size: int) -> SiblingCheck:
     decoder_class = _DECODERS.get(coding)
     if decoder_class is None:
         return SiblingCheck(None, "the zstandard package is not installed (pip install 'staticwrap[zstd]')")
     try:
         decoder = decoder_class()
-        with open(path, "rb") as file:
-            head = file.read(SNIFF_SIZE)
-            if coding == "zstd" and (problem := _zstd_frame_problem(head)):
-                return SiblingCheck(None, problem)
-            return _compare(file, head, decoder, coding, original, original_size)
+        head = file.read(SNIFF_SIZE)
+        if coding == "zstd" and (problem := _zstd_frame_problem(head)):
+            return SiblingCheck(None, problem)
+        return _compare(file, head, decoder, coding, original, original_size)
     except Exception as error:  # every decoder raises its own error class on corrupt input
         return SiblingCheck(None, f"it cannot be decoded as {coding} ({error})")
 

@@ -1,21 +1,23 @@
 """Precompressed siblings: write ``x.css.br``, ``x.css.zst`` and ``x.css.gz`` next to ``x.css``.
 
 The server sends a sibling only after checking, at startup, that it decodes to
-its original (HTTP.md rule 28). This module checks the same thing when it
-writes one, with the same decoder (:func:`staticwrap.codings.check_sibling`),
-so a build never leaves a sibling the server would refuse.
+its original (HTTP.md rule 28). This module checks the same thing of the
+bytes it is about to write, with the same decoder
+(:func:`staticwrap.codings.check_encoded`), so a build never leaves a sibling
+the server would refuse.
 """
 
 from __future__ import annotations
 
 import contextlib
 import gzip
+import heapq
 import multiprocessing
 import os
 import stat
 import sys
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor, as_completed
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, as_completed, wait
 from concurrent.futures.process import BrokenProcessPool
 from fractions import Fraction
 from types import TracebackType
@@ -24,7 +26,15 @@ from typing import NamedTuple
 import brotli
 
 from .atomic import write_atomic
-from .codings import SIBLING_SUFFIXES, WRITTEN_SUFFIXES, ZSTD_MAX_WINDOW, Digest, check_sibling, digest_bytes
+from .codings import (
+    SIBLING_SUFFIXES,
+    WRITTEN_SUFFIXES,
+    ZSTD_MAX_WINDOW,
+    Digest,
+    check_encoded,
+    check_sibling,
+    digest_bytes,
+)
 from .errors import ConfigurationError, StaticwrapError
 from .negotiation import SERVER_ORDER
 from .transaction import save_before_change
@@ -107,6 +117,19 @@ class CompressResult(NamedTuple):
     unkept: Mapping[str, int] = {}
 
 
+class Encoding(NamedTuple):
+    """The variants of some bytes that save enough, made by :func:`encode_checked` and still in memory."""
+
+    #: The digest of the bytes encoded.
+    digest: Digest
+    #: The codings tried.
+    codings: tuple[str, ...]
+    #: For each coding kept: the variant's bytes, checked to decode to the original, and its ETag value.
+    variants: Mapping[str, tuple[bytes, str]]
+    #: For each coding tried and not kept (it saved too little): the size it came to.
+    unkept: Mapping[str, int]
+
+
 def should_compress(name: str) -> bool:
     """Whether a file name is worth compressing: not a sibling, not an already-compressed format."""
     lower = os.path.basename(name).lower()
@@ -136,6 +159,31 @@ def encode(data: bytes, coding: str) -> bytes:
     raise ConfigurationError(_coding_problem(coding))
 
 
+def encode_checked(data: bytes, codings: Sequence[str], min_saving: float, name: str) -> Encoding:
+    """Encode ``data`` with each coding and keep the variants that save enough, each checked to decode to it.
+
+    The check is the server's (:func:`staticwrap.codings.check_encoded`), made
+    on the very bytes that will be written.
+
+    :param name: the file the bytes are for, named by an error.
+    :raises CompressError: a variant does not decode to ``data``.
+    """
+    digest = digest_bytes(data)
+    limit = keep_ratio(min_saving) * len(data)
+    variants: dict[str, tuple[bytes, str]] = {}
+    unkept: dict[str, int] = {}
+    for coding in codings:
+        variant = encode(data, coding)
+        if len(variant) <= limit:
+            check = check_encoded(variant, coding, digest, len(data))
+            if check.digest is None:
+                raise CompressError(f"the {coding} encoding of {name} is wrong and was not written: {check.problem}")
+            variants[coding] = (variant, check.digest.tag)
+        else:
+            unkept[coding] = len(variant)
+    return Encoding(digest, tuple(codings), variants, unkept)
+
+
 def _encode_zstd(data: bytes) -> bytes:
     # Level 19 asks for an 8 MiB window today; the cap keeps RFC 9659 §3 true
     # whatever a future zstd table says. One frame, with the content size (so a
@@ -156,7 +204,12 @@ def _encode_zstd(data: bytes) -> bytes:
 
 
 def compress_file(
-    path: str, *, codings: Sequence[str] = CODINGS, min_saving: float = DEFAULT_MIN_SAVING, undo: str | None = None
+    path: str,
+    *,
+    codings: Sequence[str] = CODINGS,
+    min_saving: float = DEFAULT_MIN_SAVING,
+    undo: str | None = None,
+    encoding: Encoding | None = None,
 ) -> CompressResult:
     """Write the precompressed siblings of one file, keeping only those that save enough.
 
@@ -170,6 +223,9 @@ def compress_file(
 
     :param undo: the directory of a :class:`~staticwrap.transaction.Transaction`:
         a sibling is kept there before it is replaced or removed.
+    :param encoding: the variants of the file's bytes, made beforehand (see
+        :class:`Encoder`): used instead of encoding again when it is of
+        exactly the bytes the file holds now.
 
     :raises CompressError: a variant written does not decode to the original.
     :raises ConfigurationError: ``codings`` or ``min_saving`` cannot be used.
@@ -192,18 +248,22 @@ def compress_file(
     reused: list[str] = []
     unkept: dict[str, int] = {}
     for coding in wanted:
-        target = path + WRITTEN_SUFFIXES[coding]
-        if (kept := _reusable(target, coding, digest, original, limit)) is not None:
+        if (kept := _reusable(path + WRITTEN_SUFFIXES[coding], coding, digest, original, limit)) is not None:
             sizes[coding], tags[coding] = kept
             reused.append(coding)
-            continue
-        variant = encode(data, coding)
-        if len(variant) <= limit:
-            save_before_change(undo, target)
-            tags[coding] = _write(target, variant, coding, digest, original)
-            sizes[coding] = len(variant)
-        else:
-            unkept[coding] = len(variant)
+    missing = [coding for coding in wanted if coding not in sizes]
+    if missing:
+        if encoding is None or encoding.digest.sha256 != digest.sha256 or not set(missing) <= set(encoding.codings):
+            encoding = encode_checked(data, missing, min_saving, path)
+        for coding in missing:
+            if coding in encoding.variants:
+                variant, tags[coding] = encoding.variants[coding]
+                target = path + WRITTEN_SUFFIXES[coding]
+                save_before_change(undo, target)
+                _write(target, variant, original)
+                sizes[coding] = len(variant)
+            else:
+                unkept[coding] = encoding.unkept[coding]
     for coding, suffix in SIBLING_SUFFIXES:
         sibling = path + suffix
         if coding in wanted:
@@ -232,17 +292,8 @@ def _reusable(
     return None if check.digest is None else (sibling.st_size, check.digest.tag)
 
 
-def _write(target: str, variant: bytes, coding: str, digest: Digest, original: os.stat_result) -> str:
-    """Write a variant atomically once it is checked to decode to the original; returns its ETag value."""
-    checked: list[Digest] = []
-
-    def refuse_if_wrong(temporary: str) -> None:
-        check = check_sibling(temporary, coding, digest, original.st_size)
-        if check.digest is None:
-            source = target[: -len(WRITTEN_SUFFIXES[coding])]
-            raise CompressError(f"the {coding} encoding of {source} is wrong and was not written: {check.problem}")
-        checked.append(check.digest)
-
+def _write(target: str, variant: bytes, original: os.stat_result) -> None:
+    """Write a variant (checked by :func:`encode_checked`) atomically."""
     # The sibling is readable whenever the original is (no execute or setuid
     # bits), and has its mtime: tools that compare mtimes (rsync -u, make,
     # our own reuse test, the server's manifest check) see the pair as one.
@@ -251,9 +302,7 @@ def _write(target: str, variant: bytes, coding: str, digest: Digest, original: o
         variant,
         mode=stat.S_IMODE(original.st_mode) & 0o666,
         mtime_ns=original.st_mtime_ns,
-        check=refuse_if_wrong,
     )
-    return checked[0].tag
 
 
 def _remove(path: str, undo: str | None) -> None:
@@ -321,17 +370,24 @@ def compress_paths(
 
 #: Files smaller than this go to a worker in batches of about this many
 #: bytes: a trip to a worker process and back costs about a millisecond of
-#: pickling and pipe writes, more than brotli takes on a small file.
-BATCH_BYTES = 256 * 1024
+#: pickling and pipe writes. Small enough that the last batch, which one
+#: worker may finish alone, takes a fraction of a second (brotli at quality
+#: 11 encodes about 200 KiB a second of small text files).
+BATCH_BYTES = 64 * 1024
+
+#: The batches an :class:`Encoder` keeps handed out per worker: enough that no
+#: worker waits between two calls of its owner, few enough that what is
+#: handed out next is still chosen largest first.
+_IN_FLIGHT = 3
 
 
 class Workers:
     """:func:`compress_file` on paths handed in one by one, in worker processes; a context manager.
 
-    A caller that produces the files itself (the build writes them) hands
-    each in as soon as it is written, so that compression, the slow part,
-    starts with the first file rather than after the last. Results come out
-    of :meth:`completed` in the order the files finish.
+    The workers write the siblings next to each file (:func:`compress_paths`
+    uses it); a caller that must not write before a given moment hands its
+    contents to an :class:`Encoder` instead. Results come out of
+    :meth:`completed` in the order the files finish.
 
     :param jobs: the number of processes; ``None`` for one per CPU, ``1`` to work in this process.
     :raises ConfigurationError: ``codings``, ``min_saving`` or ``jobs`` cannot be used.
@@ -401,6 +457,154 @@ class Workers:
             # After a failure no file is started; every one running ends
             # before this returns, so that nothing writes behind the caller.
             self._pool.shutdown(wait=True, cancel_futures=error is not None)
+
+
+class Encoder:
+    """:func:`encode_checked` on contents handed in as soon as they are known, in worker processes; a context manager.
+
+    Unlike :class:`Workers`, the workers only encode: they read and write no
+    file, so the caller may hand in its contents before it may write anything
+    (the build does while it still reads and rewrites its sources), and
+    writes the variants itself with :func:`compress_file`. Contents are keyed
+    by their SHA-256: identical contents are encoded once. Work goes to the
+    workers a few batches at a time, the largest contents known first, so
+    that the last to finish are small.
+
+    :param jobs: the number of processes; ``None`` for one per CPU, ``1`` to work in this process.
+    :raises ConfigurationError: ``codings``, ``min_saving`` or ``jobs`` cannot be used.
+    """
+
+    def __init__(
+        self, *, codings: Sequence[str] = CODINGS, min_saving: float = DEFAULT_MIN_SAVING, jobs: int | None = None
+    ) -> None:
+        self._codings = check_options(codings, min_saving, jobs)
+        self._min_saving = min_saving
+        self._workers = jobs or os.cpu_count() or 1
+        self._pool: ProcessPoolExecutor | None = None
+        self._queued: list[tuple[int, int, bytes]] = []  # a heap of (-size, order, key)
+        self._inputs: dict[bytes, tuple[bytes, str]] = {}  # key -> (data, name), until handed out
+        self._running: dict[Future[list[Encoding]], list[bytes]] = {}
+        # Appended to by the pool's thread as each piece of work ends: poll()
+        # looks at it alone, as the caller may call it for every file.
+        self._finished: list[Future[list[Encoding]]] = []
+        self._done: dict[bytes, Encoding] = {}
+        self._known: set[bytes] = set()
+        self._queued_bytes = 0
+        # Whether the caller has asked for results: from then on all goes out.
+        self._asked = False
+        #: How many contents were encoded so far (each once, however many files hold it).
+        self.encoded = 0
+
+    def add(self, key: bytes, data: bytes, name: str) -> None:
+        """Have ``data`` encoded, unless contents with the SHA-256 ``key`` were handed in before.
+
+        :param name: the file ``data`` is for, named by an error.
+        """
+        if key in self._known:
+            return
+        self._known.add(key)
+        if self._workers <= 1:
+            self._done[key] = encode_checked(data, self._codings, self._min_saving, name)
+            self.encoded += 1
+            return
+        self._inputs[key] = (data, name)
+        self._queued_bytes += len(data)
+        heapq.heappush(self._queued, (-len(data), len(self._known), key))
+        self.poll()
+
+    def poll(self) -> None:
+        """Take in the work finished and hand out more; cheap, for the caller to call between its own steps.
+
+        :raises CompressError: a variant does not decode to its original.
+        """
+        while self._finished:
+            self._collect(self._finished.pop())
+        if self._pool is None and not self._asked and self._queued_bytes < BATCH_BYTES:
+            # Starting the processes costs more than a few small contents
+            # (an unchanged rebuild hands in only the files for which some
+            # coding saved too little): they wait until results are asked for.
+            return
+        while self._queued and len(self._running) < _IN_FLIGHT * self._workers:
+            self._send()
+
+    def get(self, key: bytes) -> Encoding | None:
+        """The encoding of the contents with the SHA-256 ``key``, if it is done.
+
+        :raises CompressError: a variant does not decode to its original.
+        """
+        self._asked = True
+        self.poll()
+        return self._done.get(key)
+
+    def completed(self, keys: Collection[bytes]) -> Iterator[tuple[bytes, Encoding]]:
+        """``(key, encoding)`` for each of ``keys`` (all handed in with :meth:`add`), as each is done.
+
+        :raises CompressError: a variant does not decode to its original.
+        """
+        self._asked = True
+        wanted = set(keys)
+        while wanted:
+            self.poll()
+            ready = [key for key in wanted if key in self._done]
+            for key in ready:
+                wanted.discard(key)
+                yield key, self._done[key]
+            if ready:
+                continue  # the caller took time: take in what ended meanwhile, without waiting
+            if not self._running:  # never handed in: waiting would never end
+                raise ValueError(f"{len(wanted)} contents were never handed in with add()")
+            finished, _ = wait(self._running, return_when=FIRST_COMPLETED)
+            for future in finished:
+                self._collect(future)
+
+    def _send(self) -> None:
+        batch: list[tuple[bytes, str]] = []
+        keys: list[bytes] = []
+        size = 0
+        while self._queued and size < BATCH_BYTES:
+            key = heapq.heappop(self._queued)[2]
+            data, name = self._inputs.pop(key)
+            self._queued_bytes -= len(data)
+            batch.append((data, name))
+            keys.append(key)
+            size += len(data)
+        if self._pool is None:
+            self._pool = ProcessPoolExecutor(max_workers=self._workers, mp_context=_process_context())
+        with _explained():
+            future = self._pool.submit(_encode_batch, batch, self._codings, self._min_saving)
+        self._running[future] = keys
+        future.add_done_callback(self._finished.append)
+
+    def _collect(self, future: Future[list[Encoding]]) -> None:
+        keys = self._running.pop(future, None)
+        if keys is None:
+            return  # taken in already
+        with _explained():
+            encodings = future.result()
+        self._done.update(zip(keys, encodings, strict=True))
+        self.encoded += len(encodings)
+
+    def __enter__(self) -> Encoder:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        if self._pool is None:
+            return
+        if any(not future.done() for future in self._running):
+            # Only after a failure, or for contents no longer wanted: the
+            # workers read and write no file, so stopping one half-way loses
+            # nothing but its work, and the caller does not wait seconds for
+            # the encoding of a large file to end.
+            for process in list(self._pool._processes.values()):
+                process.terminate()
+        # Work not started is dropped; every worker has ended when this returns.
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _encode_batch(batch: Sequence[tuple[bytes, str]], codings: Sequence[str], min_saving: float) -> list[Encoding]:
+    return [encode_checked(data, codings, min_saving, name) for data, name in batch]
 
 
 @contextlib.contextmanager
