@@ -279,8 +279,7 @@ class _PageCacheReader:
     ``preadv2(RWF_NOWAIT)`` copies what is in memory and fails rather than
     wait for the disk, so the loop never blocks on it; a block it cannot read
     whole goes to a thread. A hop to a thread and back costs far more than
-    the copy (under Granian's ASGI interface a 20 MiB body read in threads
-    took twice the server CPU), and a served file is nearly always cached.
+    the copy, and a served file is nearly always cached.
     The block lands in one buffer per thread and leaves as ``bytes``: ASGI
     bodies are byte strings, and a fresh buffer per block costs more in page
     faults than the copy. The buffer is the thread's, not the response's:
