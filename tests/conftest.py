@@ -237,3 +237,22 @@ def change_check(request: pytest.FixtureRequest) -> Iterator[str]:
     finally:
         WATCHER.ring_after = RING_AFTER
         WATCHER.use_rings(True)
+
+
+def in_forked_child(check: Callable[[], list[bool]]) -> list[bool]:
+    """What ``check`` finds in a forked child (as in a Gunicorn worker of a ``--preload`` master).
+
+    A child that raises reports nothing: the list is then empty.
+    """
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child's coverage is not collected
+        try:
+            os.write(write_end, bytes(check()))
+        finally:
+            os._exit(0)
+    os.close(write_end)
+    with os.fdopen(read_end, "rb") as reader:
+        report = reader.read()
+    os.waitpid(pid, 0)
+    return [bool(found) for found in report]

@@ -19,7 +19,7 @@ from staticwrap import ConfigurationError, StaticWrap
 from staticwrap.asset import Asset
 from staticwrap.memory import BodyCache, _keys, path_keys
 from staticwrap.watch import IN_Q_OVERFLOW, WATCHER, Watcher
-from tests.conftest import TEN, call, downstream, etag_of, write
+from tests.conftest import TEN, call, downstream, etag_of, in_forked_child, write
 
 pytestmark = [
     pytest.mark.skipif(not WATCHER.available, reason="the body cache needs inotify (Linux)"),
@@ -257,21 +257,14 @@ def test_a_forked_child_starts_with_an_empty_cache_and_its_own_watches(tmp_path:
     path = write(tmp_path, "ten.txt", TEN)
     app = StaticWrap(downstream, tmp_path)
     call(app, "/ten.txt")
-    read_end, write_end = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # pragma: no cover - the child's coverage is not collected
-        try:
-            seen = [asset(app, "/ten.txt").identity.body is None, call(app, "/ten.txt").body == TEN]
-            path.write_bytes(b"abcdefghij")
-            seen.append(call(app, "/ten.txt").body == b"abcdefghij")
-            os.write(write_end, bytes(seen))
-        finally:
-            os._exit(0)
-    os.close(write_end)
-    with os.fdopen(read_end, "rb") as reader:
-        report = reader.read()
-    os.waitpid(pid, 0)
-    assert report == bytes([True, True, True])
+
+    def in_child() -> list[bool]:
+        seen = [asset(app, "/ten.txt").identity.body is None, call(app, "/ten.txt").body == TEN]
+        path.write_bytes(b"abcdefghij")
+        seen.append(call(app, "/ten.txt").body == b"abcdefghij")
+        return seen
+
+    assert in_forked_child(in_child) == [True, True, True]
 
 
 @pytest.mark.parametrize("option", ["memory_budget", "memory_max_file"])

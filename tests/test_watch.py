@@ -25,7 +25,7 @@ import pytest
 from staticwrap import StaticWrap
 from staticwrap.asset import Asset
 from staticwrap.watch import RING_AFTER, WATCHER, Watcher, _load, _load_uring, _Uring
-from tests.conftest import call, downstream, etag_of, write
+from tests.conftest import call, downstream, etag_of, in_forked_child, write
 
 pytestmark = pytest.mark.skipif(not WATCHER.available, reason="the watcher needs inotify (Linux)")
 
@@ -223,24 +223,17 @@ def test_a_forked_child_closes_its_parents_rings_and_makes_its_own(tmp_path: Pat
     app = StaticWrap(downstream, tmp_path)
     call(app, "/v.txt")
     assert ring_descriptors() >= 1
-    read_end, write_end = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # pragma: no cover - the child's coverage is not collected
-        try:
-            seen = [ring_descriptors() == 0]
-            call(app, "/v.txt")  # cached anew, with this process's watches
-            call(app, "/v.txt")  # from memory: the thread's first check makes its ring
-            seen.append(ring_descriptors() == 1)
-            path.write_bytes(version(1))
-            seen.append(call(app, "/v.txt").body == version(1))
-            os.write(write_end, bytes(seen))
-        finally:
-            os._exit(0)
-    os.close(write_end)
-    with os.fdopen(read_end, "rb") as reader:
-        report = reader.read()
-    os.waitpid(pid, 0)
-    assert report == bytes([True, True, True])
+
+    def in_child() -> list[bool]:
+        seen = [ring_descriptors() == 0]
+        call(app, "/v.txt")  # cached anew, with this process's watches
+        call(app, "/v.txt")  # from memory: the thread's first check makes its ring
+        seen.append(ring_descriptors() == 1)
+        path.write_bytes(version(1))
+        seen.append(call(app, "/v.txt").body == version(1))
+        return seen
+
+    assert in_forked_child(in_child) == [True, True, True]
 
 
 def test_where_the_kernel_refuses_rings_the_watcher_asks_epoll(tmp_path: Path) -> None:
