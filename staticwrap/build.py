@@ -44,6 +44,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import fcntl
+import functools
 import hashlib
 import json
 import os
@@ -215,7 +216,8 @@ def build(
         # Leaving the block, after a failure too, stops the workers.
         hand_in = _Handing(encoder, dest, written_codings, compress.keep_ratio(min_saving))
         files = _prepare(src, prefix, strict, hashed_only, hand_in)
-        return _commit(
+        write = functools.partial(
+            _write_build,
             files,
             dest,
             hashed_only,
@@ -224,10 +226,11 @@ def build(
             encoder,
             progress,
             started,
-            retention,
-            clock,
-            dictionaries,
+            retention=retention,
+            now=clock,
+            dictionaries=dictionaries,
         )
+        return _commit(dest, write)
 
 
 class _Handing:
@@ -302,40 +305,15 @@ def _prepare(src: str, prefix: str, strict: bool, hashed_only: bool, hand_in: _H
     return files
 
 
-def _commit(
-    files: dict[str, SourceFile],
-    dest: str,
-    hashed_only: bool,
-    written_codings: Sequence[str],
-    min_saving: float,
-    encoder: compress.Encoder,
-    progress: Callable[[int, int, str], None] | None,
-    started: float,
-    retention: Retention,
-    clock: float,
-    dictionaries: bool,
-) -> BuildResult:
-    """Step 5, as one transaction: ``DEST`` changes all at once, or not at all."""
+def _commit(dest: str, write: Callable[[Transaction], BuildResult]) -> BuildResult:
+    """Step 5, ``write(transaction)``, as one transaction: ``DEST`` changes all at once, or not at all."""
     created = not os.path.isdir(dest)
     os.makedirs(dest, exist_ok=True)
     try:
         with _locked(dest):
             transaction = Transaction(dest)
             try:
-                result = _write_build(
-                    files,
-                    dest,
-                    hashed_only,
-                    written_codings,
-                    min_saving,
-                    encoder,
-                    progress,
-                    started,
-                    transaction,
-                    retention,
-                    clock,
-                    dictionaries,
-                )
+                result = write(transaction)
             except BaseException:
                 # DEST goes back to exactly what it was: a running server and
                 # the pages it sent still use it (see staticwrap.transaction).
@@ -396,6 +374,7 @@ def _write_build(
     progress: Callable[[int, int, str], None] | None,
     started: float,
     transaction: Transaction,
+    *,
     retention: Retention,
     now: float,
     dictionaries: bool = False,
