@@ -89,3 +89,42 @@ def test_a_sigterm_mid_build_leaves_dest_unchanged_and_no_worker(tmp_path: Path)
     finally:
         for pid in _group_alive(process.pid):  # stop what this test started
             os.kill(int(pid), signal.SIGKILL)
+
+
+_COMPRESS_CHILD = textwrap.dedent(
+    """
+    import os, signal, sys
+    from staticwrap.compress import compress_tree
+
+    def progress(result):
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    if __name__ == "__main__":
+        compress_tree(sys.argv[1], jobs=2, codings=("gzip", "br"), progress=progress)
+    """
+)
+
+
+def test_a_sigterm_mid_compress_leaves_no_worker(tmp_path: Path) -> None:
+    # staticwrap compress: each file's variants are written atomically (no
+    # transaction), but its workers must not outlive it either.
+    root = tmp_path / "root"
+    for number in range(8):
+        write(root, f"js/part-{number}.js", f"export const v = '{os.urandom(150_000).hex()}';\n")
+    script = tmp_path / "child.py"
+    script.write_text(_COMPRESS_CHILD)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    process = subprocess.Popen(
+        [sys.executable, str(script), str(root)], env=env, stderr=subprocess.DEVNULL, start_new_session=True
+    )
+    try:
+        process.wait(timeout=120)
+        assert process.returncode == -signal.SIGTERM
+        deadline = time.monotonic() + 30
+        while _group_alive(process.pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert _group_alive(process.pid) == []
+        assert not [path for path in root.rglob("*") if path.name.endswith(".tmp")]
+    finally:
+        for pid in _group_alive(process.pid):  # stop what this test started
+            os.kill(int(pid), signal.SIGKILL)
