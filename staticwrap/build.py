@@ -212,8 +212,12 @@ def build(
     src, dest = os.path.abspath(os.fspath(source)), os.path.abspath(os.fspath(destination))
     _check_directories(src, dest)
     prefix = normalize_prefix(prefix)
-    with compress.Encoder(codings=written_codings, min_saving=min_saving, jobs=jobs) as encoder:
-        # Leaving the block, after a failure too, stops the workers.
+    # Leaving the block, after a failure or a SIGTERM too, stops the workers
+    # (and _commit rolls DEST back).
+    with (
+        compress.sigterm_unwinds(),
+        compress.Encoder(codings=written_codings, min_saving=min_saving, jobs=jobs) as encoder,
+    ):
         hand_in = _Handing(encoder, dest, written_codings, compress.keep_ratio(min_saving))
         files = _prepare(src, prefix, strict, hashed_only, hand_in)
         write = functools.partial(

@@ -14,8 +14,10 @@ import gzip
 import heapq
 import multiprocessing
 import os
+import signal
 import stat
 import sys
+import threading
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, as_completed, wait
 from concurrent.futures.process import BrokenProcessPool
@@ -355,7 +357,7 @@ def compress_paths(
     :raises ConfigurationError: ``codings``, ``min_saving`` or ``jobs`` cannot be used.
     """
     results: dict[str, CompressResult] = {}
-    with Workers(codings=codings, min_saving=min_saving, jobs=jobs, undo=undo) as workers:
+    with sigterm_unwinds(), Workers(codings=codings, min_saving=min_saving, jobs=jobs, undo=undo) as workers:
         # Largest first: brotli at quality 11 takes seconds for a large bundle,
         # and one started last would keep a single worker busy while the others
         # have nothing left to do.
@@ -633,6 +635,41 @@ def _size(path: str) -> int:
         return os.stat(path).st_size
     except OSError:
         return 0  # compress_file will say what is wrong with it
+
+
+@contextlib.contextmanager
+def sigterm_unwinds() -> Iterator[None]:
+    """Within the block, SIGTERM raises :class:`SystemExit`; once the block is left, the process dies of it.
+
+    By default SIGTERM ends the process on the spot: no ``finally`` runs, so a
+    build's transaction is not rolled back (``DEST`` stays half written) and
+    its worker processes are not stopped (an idle one waits for work, a busy
+    one to hand in its result, for ever). Raised as an exception, the signal
+    unwinds the block like Ctrl-C does; the process then dies of SIGTERM
+    after all, as its sender expects. A second SIGTERM during that cleanup
+    is ignored (SIGKILL still works). Nothing changes where the program set
+    its own handler, or outside the main thread, where no handler can be set.
+    """
+    if threading.current_thread() is not threading.main_thread() or (
+        signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL
+    ):
+        yield
+        return
+    received = False
+
+    def unwind(signum: int, frame: object) -> None:
+        nonlocal received
+        received = True
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, unwind)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        if received:
+            os.kill(os.getpid(), signal.SIGTERM)
 
 
 def _process_context() -> multiprocessing.context.BaseContext:
