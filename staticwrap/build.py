@@ -42,6 +42,7 @@ An output whose bytes do not change is not touched.
 from __future__ import annotations
 
 import base64
+import collections
 import contextlib
 import fcntl
 import functools
@@ -393,7 +394,15 @@ def _write_build(
 
     records: dict[str, FileRecord] = {}
 
+    # The files of each content not written yet: once all are, its encoding
+    # is released, so that the variants of the whole tree are never all in
+    # memory at once (cold builds write as the workers encode).
+    unwritten = collections.Counter(file.sha256 for file in files.values())
+
     def finish(file: SourceFile, result: compress.CompressResult) -> None:
+        unwritten[file.sha256] -= 1
+        if not unwritten[file.sha256]:
+            encoder.release(file.sha256)
         results[file.name] = result
         records[file.name] = _record(file, result, old.files.get(file.name) if file.name in reused else None)
         if progress is not None:

@@ -559,6 +559,17 @@ class Encoder:
             for future in finished:
                 self._collect(future)
 
+    def release(self, key: bytes) -> None:
+        """Forget the encoding of the contents with the SHA-256 ``key``: the caller wrote it wherever it goes.
+
+        Without this, the variants of every content of a tree stay in memory
+        until the encoder closes. Contents handed in again after are encoded again.
+        """
+        self._done.pop(key, None)
+        # Still queued or being encoded: its result is on its way.
+        if key not in self._inputs and not any(key in keys for keys in self._running.values()):
+            self._known.discard(key)
+
     def _send(self) -> None:
         batch: list[tuple[bytes, str]] = []
         keys: list[bytes] = []
