@@ -605,14 +605,11 @@ class Encoder:
     ) -> None:
         if self._pool is None:
             return
-        if any(not future.done() for future in self._running):
-            # Only after a failure, or for contents no longer wanted: the
-            # workers read and write no file, so stopping one half-way loses
-            # nothing but its work, and the caller does not wait seconds for
-            # the encoding of a large file to end.
-            for process in list(self._pool._processes.values()):
-                process.terminate()
-        # Work not started is dropped; every worker has ended when this returns.
+        # Work not started is dropped; what the workers are encoding is
+        # finished, and every worker has ended when this returns. They are
+        # not terminated: one killed while it writes its result into the
+        # pool's pipe leaves half a message there, and the pool's thread then
+        # waits for the rest for ever (a build stopped with Ctrl-C hung so).
         self._pool.shutdown(wait=True, cancel_futures=True)
 
 
