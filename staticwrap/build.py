@@ -42,6 +42,7 @@ An output whose bytes do not change is not touched.
 from __future__ import annotations
 
 import base64
+import collections
 import contextlib
 import fcntl
 import functools
@@ -212,8 +213,12 @@ def build(
     src, dest = os.path.abspath(os.fspath(source)), os.path.abspath(os.fspath(destination))
     _check_directories(src, dest)
     prefix = normalize_prefix(prefix)
-    with compress.Encoder(codings=written_codings, min_saving=min_saving, jobs=jobs) as encoder:
-        # Leaving the block, after a failure too, stops the workers.
+    # Leaving the block, after a failure or a SIGTERM too, stops the workers
+    # (and _commit rolls DEST back).
+    with (
+        compress.sigterm_unwinds(),
+        compress.Encoder(codings=written_codings, min_saving=min_saving, jobs=jobs) as encoder,
+    ):
         hand_in = _Handing(encoder, dest, written_codings, compress.keep_ratio(min_saving))
         files = _prepare(src, prefix, strict, hashed_only, hand_in)
         write = functools.partial(
@@ -389,7 +394,15 @@ def _write_build(
 
     records: dict[str, FileRecord] = {}
 
+    # The files of each content not written yet: once all are, its encoding
+    # is released, so that the variants of the whole tree are never all in
+    # memory at once (cold builds write as the workers encode).
+    unwritten = collections.Counter(file.sha256 for file in files.values())
+
     def finish(file: SourceFile, result: compress.CompressResult) -> None:
+        unwritten[file.sha256] -= 1
+        if not unwritten[file.sha256]:
+            encoder.release(file.sha256)
         results[file.name] = result
         records[file.name] = _record(file, result, old.files.get(file.name) if file.name in reused else None)
         if progress is not None:

@@ -14,8 +14,10 @@ import gzip
 import heapq
 import multiprocessing
 import os
+import signal
 import stat
 import sys
+import threading
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, as_completed, wait
 from concurrent.futures.process import BrokenProcessPool
@@ -355,7 +357,7 @@ def compress_paths(
     :raises ConfigurationError: ``codings``, ``min_saving`` or ``jobs`` cannot be used.
     """
     results: dict[str, CompressResult] = {}
-    with Workers(codings=codings, min_saving=min_saving, jobs=jobs, undo=undo) as workers:
+    with sigterm_unwinds(), Workers(codings=codings, min_saving=min_saving, jobs=jobs, undo=undo) as workers:
         # Largest first: brotli at quality 11 takes seconds for a large bundle,
         # and one started last would keep a single worker busy while the others
         # have nothing left to do.
@@ -557,6 +559,17 @@ class Encoder:
             for future in finished:
                 self._collect(future)
 
+    def release(self, key: bytes) -> None:
+        """Forget the encoding of the contents with the SHA-256 ``key``: the caller wrote it wherever it goes.
+
+        Without this, the variants of every content of a tree stay in memory
+        until the encoder closes. Contents handed in again after are encoded again.
+        """
+        self._done.pop(key, None)
+        # Still queued or being encoded: its result is on its way.
+        if key not in self._inputs and not any(key in keys for keys in self._running.values()):
+            self._known.discard(key)
+
     def _send(self) -> None:
         batch: list[tuple[bytes, str]] = []
         keys: list[bytes] = []
@@ -592,14 +605,11 @@ class Encoder:
     ) -> None:
         if self._pool is None:
             return
-        if any(not future.done() for future in self._running):
-            # Only after a failure, or for contents no longer wanted: the
-            # workers read and write no file, so stopping one half-way loses
-            # nothing but its work, and the caller does not wait seconds for
-            # the encoding of a large file to end.
-            for process in list(self._pool._processes.values()):
-                process.terminate()
-        # Work not started is dropped; every worker has ended when this returns.
+        # Work not started is dropped; what the workers are encoding is
+        # finished, and every worker has ended when this returns. They are
+        # not terminated: one killed while it writes its result into the
+        # pool's pipe leaves half a message there, and the pool's thread then
+        # waits for the rest for ever (a build stopped with Ctrl-C hung so).
         self._pool.shutdown(wait=True, cancel_futures=True)
 
 
@@ -633,6 +643,41 @@ def _size(path: str) -> int:
         return os.stat(path).st_size
     except OSError:
         return 0  # compress_file will say what is wrong with it
+
+
+@contextlib.contextmanager
+def sigterm_unwinds() -> Iterator[None]:
+    """Within the block, SIGTERM raises :class:`SystemExit`; once the block is left, the process dies of it.
+
+    By default SIGTERM ends the process on the spot: no ``finally`` runs, so a
+    build's transaction is not rolled back (``DEST`` stays half written) and
+    its worker processes are not stopped (an idle one waits for work, a busy
+    one to hand in its result, for ever). Raised as an exception, the signal
+    unwinds the block like Ctrl-C does; the process then dies of SIGTERM
+    after all, as its sender expects. A second SIGTERM during that cleanup
+    is ignored (SIGKILL still works). Nothing changes where the program set
+    its own handler, or outside the main thread, where no handler can be set.
+    """
+    if threading.current_thread() is not threading.main_thread() or (
+        signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL
+    ):
+        yield
+        return
+    received = False
+
+    def unwind(signum: int, frame: object) -> None:
+        nonlocal received
+        received = True
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, unwind)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        if received:
+            os.kill(os.getpid(), signal.SIGTERM)
 
 
 def _process_context() -> multiprocessing.context.BaseContext:
