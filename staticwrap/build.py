@@ -258,11 +258,16 @@ class _Handing:
             self.old = Manifest()  # the build reports it, under the lock
 
     def __call__(self, file: SourceFile) -> None:
-        if not file.output or not compress.should_compress(file.hashed):
+        if not _encodable(file):
             return
         if _compressed_before(self.old.files.get(file.name), file.hashed, self.codings, self.keep_ratio):
             return
         self.encoder.add(file.sha256, file.output, os.path.join(self.dest, file.hashed))
+
+
+def _encodable(file: SourceFile) -> bool:
+    """Whether the output goes to the encoder: not empty, and not of a format that is compressed already."""
+    return bool(file.output) and compress.should_compress(file.hashed)
 
 
 def _prepare(src: str, prefix: str, strict: bool, hashed_only: bool, hand_in: _Handing) -> dict[str, SourceFile]:
@@ -435,7 +440,7 @@ def _write_build(
             finish(file, result)
             continue
         transaction.expect(path + suffix for _, suffix in SIBLING_SUFFIXES)
-        if not file.output or not compress.should_compress(path):
+        if not _encodable(file):
             compress_file(file)  # skipped: only a stat
             continue
         # Handed in already, unless the manifest's hint was wrong.
